@@ -1,0 +1,33 @@
+// Package api serves the Kubernetes REST API over the registry and the store: routing, discovery, content
+// negotiation, tables, watch, patch, errors, authentication and metrics. It is generic: everything
+// resource-specific comes from internal/registry.
+package api
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/apimachinery/pkg/version"
+
+	"github.com/peapod-dev/peapod/internal/registry"
+	"github.com/peapod-dev/peapod/internal/storage"
+)
+
+// Config is everything the API handler needs.
+type Config struct {
+	Store    storage.Store
+	Registry *registry.Registry
+	// OpenAPI serves /openapi/v2 and /openapi/v3/... (internal/openapi).
+	OpenAPI http.Handler
+	// TypeConverter drives server-side apply and managedFields (internal/openapi).
+	TypeConverter managedfields.TypeConverter
+	// Authenticate returns the user name of an authenticated request, or ok=false (401).
+	Authenticate func(r *http.Request) (user string, ok bool)
+	// Version is served on /version.
+	Version version.Info
+	// Metrics is where request metrics are registered; /metrics serves it.
+	Metrics *prometheus.Registry
+	// Ready reports readiness for /readyz (nil = always ready).
+	Ready func() error
+}
