@@ -44,11 +44,8 @@ func (s DefaultStrategy) ValidateMeta(obj runtime.Object) field.ErrorList {
 	if nameFn == nil {
 		nameFn = apivalidation.NameIsDNSSubdomain
 	}
-	om, ok := m.(*metav1.ObjectMeta)
-	if !ok {
-		return field.ErrorList{field.InternalError(field.NewPath("metadata"), fmt.Errorf("unexpected metadata type %T", m))}
-	}
-	return apivalidation.ValidateObjectMeta(om, s.Namespaced, nameFn, field.NewPath("metadata"))
+	// meta.Accessor returns the typed object itself (it embeds ObjectMeta), not a *metav1.ObjectMeta.
+	return apivalidation.ValidateObjectMetaAccessor(m, s.Namespaced, nameFn, field.NewPath("metadata"))
 }
 
 func (DefaultStrategy) PrepareForUpdate(context.Context, runtime.Object, runtime.Object) {}
@@ -64,12 +61,7 @@ func (s DefaultStrategy) ValidateMetaUpdate(obj, old runtime.Object) field.Error
 	if err1 != nil || err2 != nil {
 		return field.ErrorList{field.InternalError(field.NewPath("metadata"), fmt.Errorf("no metadata"))}
 	}
-	n, ok1 := nm.(*metav1.ObjectMeta)
-	o, ok2 := om.(*metav1.ObjectMeta)
-	if !ok1 || !ok2 {
-		return field.ErrorList{field.InternalError(field.NewPath("metadata"), fmt.Errorf("unexpected metadata type"))}
-	}
-	return apivalidation.ValidateObjectMetaUpdate(n, o, field.NewPath("metadata"))
+	return apivalidation.ValidateObjectMetaAccessorUpdate(nm, om, field.NewPath("metadata"))
 }
 
 func (DefaultStrategy) PrepareForStatusUpdate(context.Context, runtime.Object, runtime.Object) {}

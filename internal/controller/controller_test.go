@@ -1,0 +1,76 @@
+package controller
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"runtime"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	metadatafake "k8s.io/client-go/metadata/fake"
+	"k8s.io/utils/ptr"
+)
+
+// eventually polls cond every 10 ms for at most 10 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for range 1000 {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting until %s", what)
+}
+
+func TestRunDrivesBothControllersAndStopsCleanly(t *testing.T) {
+	goroutinesBefore := runtime.NumGoroutine()
+
+	doomed := &corev1.Namespace{
+		ObjectMeta: metav1.ObjectMeta{Name: "doomed", DeletionTimestamp: ptr.To(metav1.Now())},
+		Spec:       corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{corev1.FinalizerKubernetes}},
+		Status:     corev1.NamespaceStatus{Phase: corev1.NamespaceTerminating},
+	}
+	team := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}, Status: corev1.NamespaceStatus{Phase: corev1.NamespaceActive}}
+	client := fake.NewClientset(doomed, team)
+	scheme := metadatafake.NewTestScheme()
+	if err := metav1.AddMetaToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	metadataClient := metadatafake.NewSimpleMetadataClient(scheme)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	result := make(chan error, 1)
+	go func() { result <- Run(ctx, client, metadataClient, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+
+	eventually(t, "team has its default ServiceAccount", func() bool {
+		_, err := client.CoreV1().ServiceAccounts("team").Get(ctx, "default", metav1.GetOptions{})
+		return err == nil
+	})
+	eventually(t, "doomed is finalized", func() bool {
+		ns, err := client.CoreV1().Namespaces().Get(ctx, "doomed", metav1.GetOptions{})
+		return err == nil && len(ns.Spec.Finalizers) == 0
+	})
+	if _, err := client.CoreV1().ServiceAccounts("doomed").Get(ctx, "default", metav1.GetOptions{}); err == nil {
+		t.Error("a terminating namespace got a default ServiceAccount")
+	}
+
+	cancel()
+	select {
+	case err := <-result:
+		if err != nil {
+			t.Errorf("Run returned %v after its context ended, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	// Informers, queues and workers are gone once Run returns; allow the runtime a moment to
+	// retire goroutines that have already returned.
+	eventually(t, "the goroutines started by Run have ended", func() bool {
+		return runtime.NumGoroutine() <= goroutinesBefore
+	})
+}

@@ -1,0 +1,207 @@
+package serviceaccount
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/utils/ptr"
+)
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func namespace(name string, phase corev1.NamespacePhase) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NamespaceStatus{Phase: phase}}
+}
+
+func defaultServiceAccount(ns string) *corev1.ServiceAccount {
+	return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: DefaultName}}
+}
+
+func terminatingCauseError() error {
+	err := apierrors.NewForbidden(corev1.Resource("serviceaccounts"), DefaultName,
+		errors.New(`unable to create new content in namespace team because it is being terminated`))
+	err.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause, Field: "metadata.namespace"}}
+	return err
+}
+
+func countCreates(client *fake.Clientset) int {
+	n := 0
+	for _, action := range client.Actions() {
+		if action.GetVerb() == "create" && action.GetResource().Resource == "serviceaccounts" {
+			n++
+		}
+	}
+	return n
+}
+
+func TestSync(t *testing.T) {
+	deleting := namespace("team", corev1.NamespaceActive)
+	deleting.DeletionTimestamp = ptr.To(metav1.Now())
+	tests := []struct {
+		name        string
+		namespace   *corev1.Namespace
+		existing    *corev1.ServiceAccount
+		createErr   error
+		wantCreates int
+		wantErr     bool
+	}{
+		{name: "active namespace gets one", namespace: namespace("team", corev1.NamespaceActive), wantCreates: 1},
+		{name: "namespace stored without a phase gets one", namespace: namespace("team", ""), wantCreates: 1},
+		{name: "existing one kept", namespace: namespace("team", corev1.NamespaceActive), existing: defaultServiceAccount("team")},
+		{name: "terminating namespace skipped", namespace: namespace("team", corev1.NamespaceTerminating)},
+		{name: "namespace being deleted skipped", namespace: deleting},
+		{name: "namespace gone"},
+		{
+			name: "created meanwhile", namespace: namespace("team", corev1.NamespaceActive),
+			createErr: apierrors.NewAlreadyExists(corev1.Resource("serviceaccounts"), DefaultName), wantCreates: 1,
+		},
+		{
+			name: "namespace began terminating meanwhile", namespace: namespace("team", corev1.NamespaceActive),
+			createErr: terminatingCauseError(), wantCreates: 1,
+		},
+		{
+			name: "other failure retried", namespace: namespace("team", corev1.NamespaceActive),
+			createErr: apierrors.NewInternalError(errors.New("store unavailable")), wantCreates: 1, wantErr: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client := fake.NewClientset()
+			if tt.createErr != nil {
+				client.PrependReactor("create", "serviceaccounts", func(clienttesting.Action) (bool, runtime.Object, error) {
+					return true, nil, tt.createErr
+				})
+			}
+			factory := informers.NewSharedInformerFactory(client, 0)
+			namespaces, serviceAccounts := factory.Core().V1().Namespaces(), factory.Core().V1().ServiceAccounts()
+			c, err := New(client, namespaces, serviceAccounts, discardLogger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The listers are filled by hand: the decision is under test, not the informers.
+			if tt.namespace != nil {
+				if err := namespaces.Informer().GetIndexer().Add(tt.namespace); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.existing != nil {
+				if err := serviceAccounts.Informer().GetIndexer().Add(tt.existing); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			err = c.sync(context.Background(), "team")
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("sync error = %v, want error %v", err, tt.wantErr)
+			}
+			if got := countCreates(client); got != tt.wantCreates {
+				t.Errorf("%d creates, want %d", got, tt.wantCreates)
+			}
+			if tt.wantCreates == 1 && tt.createErr == nil {
+				sa, err := client.CoreV1().ServiceAccounts("team").Get(context.Background(), DefaultName, metav1.GetOptions{})
+				if err != nil {
+					t.Fatalf("default ServiceAccount not created: %v", err)
+				}
+				if sa.Namespace != "team" {
+					t.Errorf("created in namespace %q", sa.Namespace)
+				}
+			}
+		})
+	}
+}
+
+func runController(t *testing.T, client *fake.Clientset) func() {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	factory := informers.NewSharedInformerFactory(client, 0)
+	c, err := New(client, factory.Core().V1().Namespaces(), factory.Core().V1().ServiceAccounts(), discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	factory.Start(ctx.Done())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(ctx, 1)
+	}()
+	return func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not return after its context ended")
+		}
+		factory.Shutdown()
+	}
+}
+
+// eventually polls cond every 10 ms for at most 10 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for range 1000 {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting until %s", what)
+}
+
+func TestControllerCreatesAndRecreates(t *testing.T) {
+	client := fake.NewClientset(namespace("existing", corev1.NamespaceActive))
+	stop := runController(t, client)
+	defer stop()
+	ctx := context.Background()
+	exists := func(ns string) func() bool {
+		return func() bool {
+			_, err := client.CoreV1().ServiceAccounts(ns).Get(ctx, DefaultName, metav1.GetOptions{})
+			return err == nil
+		}
+	}
+
+	eventually(t, "the namespace present at start has one", exists("existing"))
+	if _, err := client.CoreV1().Namespaces().Create(ctx, namespace("team", corev1.NamespaceActive), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a new namespace gets one", exists("team"))
+
+	if err := client.CoreV1().ServiceAccounts("team").Delete(ctx, DefaultName, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a deleted one is recreated", exists("team"))
+	if got := countCreates(client); got != 3 {
+		t.Errorf("%d creates, want 3 (two namespaces, one recreation)", got)
+	}
+}
+
+func TestControllerBacksOffWhenCreateFails(t *testing.T) {
+	client := fake.NewClientset(namespace("team", corev1.NamespaceActive))
+	var attempts atomic.Int32
+	client.PrependReactor("create", "serviceaccounts", func(clienttesting.Action) (bool, runtime.Object, error) {
+		attempts.Add(1)
+		return true, nil, apierrors.NewInternalError(errors.New("store unavailable"))
+	})
+	stop := runController(t, client)
+	defer stop()
+
+	eventually(t, "create is retried", func() bool { return attempts.Load() >= 3 })
+	// Exponential backoff from 5 ms allows about 8 more attempts in the next 500 ms; a hot loop
+	// would make thousands.
+	before := attempts.Load()
+	time.Sleep(500 * time.Millisecond)
+	if retries := attempts.Load() - before; retries > 20 {
+		t.Errorf("%d create attempts in 500 ms: the controller is not backing off", retries)
+	}
+}

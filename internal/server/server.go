@@ -1,0 +1,189 @@
+// Package server assembles `peapod server`: certificates, the store, the API handler, the bootstrap objects
+// and the controllers, and serves HTTPS until its context ends.
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+
+	"github.com/peapod-dev/peapod/internal/api"
+	"github.com/peapod-dev/peapod/internal/controller"
+	"github.com/peapod-dev/peapod/internal/openapi"
+	"github.com/peapod-dev/peapod/internal/pki"
+	"github.com/peapod-dev/peapod/internal/registry/all"
+	"github.com/peapod-dev/peapod/internal/storage/bolt"
+	"github.com/peapod-dev/peapod/internal/version"
+)
+
+// Options are the `peapod server` flags.
+type Options struct {
+	DataDir      string
+	Listen       string
+	TLSSANs      []string
+	DisableAgent bool
+}
+
+// SystemNamespaces exist from the first start, as in Kubernetes.
+var systemNamespaces = []string{metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease}
+
+// Run serves until ctx ends. It prints where the admin kubeconfig is to out.
+func Run(ctx context.Context, opts Options, out io.Writer) error {
+	log := slog.Default()
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	host, port, err := net.SplitHostPort(opts.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", opts.Listen, err)
+	}
+	bundle, err := pki.Ensure(opts.DataDir, append([]string{host}, opts.TLSSANs...))
+	if err != nil {
+		return fmt.Errorf("certificates: %w", err)
+	}
+
+	store, err := bolt.Open(ctx, filepath.Join(opts.DataDir, "store.db"), bolt.Options{})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer store.Close()
+
+	reg := all.New()
+	docs, err := openapi.New(reg.Resources)
+	if err != nil {
+		return fmt.Errorf("openapi: %w", err)
+	}
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	var bootstrapped atomic.Bool
+	handler, err := api.New(api.Config{
+		Store:         store,
+		Registry:      reg,
+		OpenAPI:       docs,
+		TypeConverter: docs.TypeConverter(),
+		Authenticate:  bearerAuthenticator(bundle.Token),
+		Version:       version.Get(),
+		Metrics:       metrics,
+		Ready: func() error {
+			if !bootstrapped.Load() {
+				return errors.New("system namespaces not created yet")
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{bundle.ServingCert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}},
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
+
+	loopbackHost := host
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		loopbackHost = "127.0.0.1"
+	}
+	serverURL := "https://" + net.JoinHostPort(loopbackHost, port)
+	kubeconfig := filepath.Join(opts.DataDir, "kubeconfig.yaml")
+	if err := pki.WriteKubeconfig(kubeconfig, serverURL, bundle.CAPEM, bundle.Token); err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+
+	loopback := &rest.Config{
+		Host:            serverURL,
+		BearerToken:     bundle.Token,
+		TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CAPEM},
+		QPS:             200,
+		Burst:           400,
+		UserAgent:       "peapod-server",
+	}
+	client, err := kubernetes.NewForConfig(loopback)
+	if err != nil {
+		return fmt.Errorf("loopback client: %w", err)
+	}
+	if err := createSystemNamespaces(ctx, client); err != nil {
+		return err
+	}
+	bootstrapped.Store(true)
+	log.Info("peapod server ready", "listen", ln.Addr().String(), "kubeconfig", kubeconfig)
+	fmt.Fprintf(out, "peapod API server listening on %s\nAdmin kubeconfig: %s\n  export KUBECONFIG=%s\n  kubectl get pods\n",
+		serverURL, kubeconfig, kubeconfig)
+
+	ctrlErr := make(chan error, 1)
+	metadataClient, err := metadata.NewForConfig(loopback)
+	if err != nil {
+		return fmt.Errorf("loopback metadata client: %w", err)
+	}
+	go func() { ctrlErr <- controller.Run(ctx, client, metadataClient, log.With("component", "controller")) }()
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case err := <-ctrlErr:
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("controllers: %w", err)
+		}
+		<-ctx.Done()
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		_ = srv.Close() // long-running watches do not end on their own
+	}
+	return ctx.Err()
+}
+
+// createSystemNamespaces makes the namespaces Kubernetes always has; existing ones are left alone.
+func createSystemNamespaces(ctx context.Context, client kubernetes.Interface) error {
+	for _, name := range systemNamespaces {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		_, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{FieldManager: "peapod-server"})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create namespace %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// bearerAuthenticator accepts requests carrying the admin token.
+func bearerAuthenticator(token string) func(r *http.Request) (string, bool) {
+	want := []byte(token)
+	return func(r *http.Request) (string, bool) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) != 1 {
+			return "", false
+		}
+		return "admin", true
+	}
+}

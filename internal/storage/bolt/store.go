@@ -1,0 +1,309 @@
+// Package bolt is the embedded storage.Store: keys, one cluster-wide revision and a persisted event log in a
+// single bbolt file, written by a group-committing writer so that concurrent writes share an fsync, and an
+// in-memory window of recent events that feeds watchers. Watches from older revisions replay the persisted
+// log, so they work across a restart of the process until the history is compacted.
+//
+// Values handed out in events are shared between watchers: callers must not modify them.
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/peapod-dev/peapod/internal/storage"
+)
+
+// ErrClosed is returned by calls on a closed Store.
+var ErrClosed = errors.New("bolt: store closed")
+
+// Options tune a Store. Zero values take the defaults given on each field.
+type Options struct {
+	// HistoryRevisions is how many of the latest revisions background compaction keeps (default 100,000).
+	HistoryRevisions int64
+	// HistoryDuration is how long background compaction keeps history (default 1 hour). Compaction keeps
+	// whichever of HistoryRevisions and HistoryDuration holds more.
+	HistoryDuration time.Duration
+	// CompactInterval is how often background compaction runs (default 1 minute; negative disables it).
+	CompactInterval time.Duration
+	// WindowSize is how many recent events stay in memory for watchers (default 10,000). Older history is
+	// read from disk.
+	WindowSize int
+	// WatchQueueLength is how many undelivered events one watcher may hold when more arrive; beyond it the
+	// watch ends with storage.ErrWatchTooSlow (default 1,000). A watcher also buffers 64 events in its channel.
+	WatchQueueLength int
+	// MaxBatch is the most writes committed in one transaction (default 1,000).
+	MaxBatch int
+	// Logger receives background errors (default slog.Default()).
+	Logger *slog.Logger
+	// Now is the clock, for tests of time-based retention (default time.Now).
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.HistoryRevisions <= 0 {
+		o.HistoryRevisions = 100_000
+	}
+	if o.HistoryDuration <= 0 {
+		o.HistoryDuration = time.Hour
+	}
+	if o.CompactInterval == 0 {
+		o.CompactInterval = time.Minute
+	}
+	if o.WindowSize <= 0 {
+		o.WindowSize = 10_000
+	}
+	if o.WatchQueueLength <= 0 {
+		o.WatchQueueLength = 1_000
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 1_000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// defaultLockTimeout bounds the wait for the file lock when Open's context has no deadline: a second server
+// on the same data directory should fail, not hang.
+const defaultLockTimeout = 2 * time.Second
+
+// initialMmapSize is address space, not memory: mapping ahead means a growing file does not remap, and a
+// remap would wait for every open read transaction, stalling writes behind long lists.
+const initialMmapSize = 1 << 30
+
+// Store is the bbolt-backed storage.Store.
+type Store struct {
+	db   *bbolt.DB
+	opts Options
+
+	writes        chan *writeRequest // to the committer
+	committerDone chan struct{}      // closed when the committer has exited
+	life          context.Context    // cancelled by Close: background goroutines and watchers end
+	end           context.CancelFunc
+	wg            sync.WaitGroup // committer, compactor and watcher goroutines
+	compactMu     sync.Mutex     // one compaction at a time
+
+	closeOnce sync.Once
+	closeErr  error
+
+	// mu guards the published state: what watchers and Revision see. The committer publishes a batch under
+	// mu after its transaction committed, so everything published is durable.
+	mu        sync.Mutex
+	closed    bool
+	revision  int64 // last published revision
+	compacted int64 // history at or below this revision is gone
+	window    eventWindow
+	watchers  map[*watcher]struct{}
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open opens or creates the database at path and starts the writer and background compaction.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create directory for %s: %w", path, err)
+	}
+	timeout := defaultLockTimeout
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = time.Until(deadline)
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout: timeout,
+		// The freelist is rebuilt on open instead of written on every commit: less I/O per write, same
+		// durability (etcd runs bbolt the same way).
+		NoFreelistSync:  true,
+		FreelistType:    bbolt.FreelistMapType,
+		InitialMmapSize: initialMmapSize,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	life, end := context.WithCancel(context.Background())
+	s := &Store{
+		db:            db,
+		opts:          opts,
+		writes:        make(chan *writeRequest, opts.MaxBatch),
+		committerDone: make(chan struct{}),
+		life:          life,
+		end:           end,
+		window:        newEventWindow(opts.WindowSize),
+		watchers:      make(map[*watcher]struct{}),
+	}
+	if err := s.load(); err != nil {
+		end()
+		return nil, errors.Join(fmt.Errorf("open %s: %w", path, err), db.Close())
+	}
+	s.window.reset(s.revision)
+	s.wg.Add(1)
+	go s.commitLoop()
+	if opts.CompactInterval > 0 {
+		s.wg.Add(1)
+		go s.compactLoop()
+	}
+	return s, nil
+}
+
+// load creates the buckets of a new file and reads the revisions of an existing one.
+func (s *Store) load() error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{bucketKeys, bucketLog, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if format := meta.Get(metaFormat); format == nil {
+			if err := meta.Put(metaFormat, revisionKey(formatVersion)); err != nil {
+				return fmt.Errorf("write format: %w", err)
+			}
+		} else if v, err := decodeRevisionKey(format); err != nil || v != formatVersion {
+			return fmt.Errorf("unsupported data format %x", format)
+		}
+		var err error
+		if s.revision, err = readMetaRevision(meta, metaRevision); err != nil {
+			return err
+		}
+		s.compacted, err = readMetaRevision(meta, metaCompacted)
+		return err
+	})
+}
+
+func readMetaRevision(meta *bbolt.Bucket, name []byte) (int64, error) {
+	b := meta.Get(name)
+	if b == nil {
+		return 0, nil
+	}
+	rev, err := decodeRevisionKey(b)
+	if err != nil {
+		return 0, fmt.Errorf("meta %s: %w", name, err)
+	}
+	return rev, nil
+}
+
+// Close stops the writer (queued writes fail with ErrClosed), background compaction and every watch, then
+// closes the file.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.end()
+		s.wg.Wait()
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
+}
+
+func (s *Store) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Get returns the current value of key.
+func (s *Store) Get(ctx context.Context, key string) (storage.KeyValue, error) {
+	if err := s.readable(ctx); err != nil {
+		return storage.KeyValue{}, err
+	}
+	var kv storage.KeyValue
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketKeys).Get([]byte(key))
+		if b == nil {
+			return storage.ErrNotFound
+		}
+		r, err := decodeRecord(b)
+		if err != nil {
+			return fmt.Errorf("key %q: %w", key, err)
+		}
+		kv = storage.KeyValue{Key: key, Value: r.value, CreateRevision: r.createRevision, ModRevision: r.modRevision}
+		return nil
+	})
+	return kv, err
+}
+
+// List returns every key with the prefix, in key order, from one snapshot, and that snapshot's revision.
+func (s *Store) List(ctx context.Context, prefix string) ([]storage.KeyValue, int64, error) {
+	if err := s.readable(ctx); err != nil {
+		return nil, 0, err
+	}
+	var (
+		kvs []storage.KeyValue
+		rev int64
+	)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		if rev, err = readMetaRevision(tx.Bucket(bucketMeta), metaRevision); err != nil {
+			return err
+		}
+		p := []byte(prefix)
+		c := tx.Bucket(bucketKeys).Cursor()
+		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+			if len(kvs)%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			r, err := decodeRecord(v)
+			if err != nil {
+				return fmt.Errorf("key %q: %w", k, err)
+			}
+			kvs = append(kvs, storage.KeyValue{Key: string(k), Value: r.value, CreateRevision: r.createRevision, ModRevision: r.modRevision})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return kvs, rev, nil
+}
+
+// Count returns how many keys have the prefix.
+func (s *Store) Count(ctx context.Context, prefix string) (int64, error) {
+	if err := s.readable(ctx); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		p := []byte(prefix)
+		c := tx.Bucket(bucketKeys).Cursor()
+		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Revision returns the last committed revision.
+func (s *Store) Revision(ctx context.Context) (int64, error) {
+	if err := s.readable(ctx); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.revision, nil
+}
+
+func (s *Store) readable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.isClosed() {
+		return ErrClosed
+	}
+	return nil
+}
