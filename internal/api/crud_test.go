@@ -44,6 +44,18 @@ func TestCreateFillsSystemFields(t *testing.T) {
 	}
 }
 
+func TestCreateDryRunStoresNothing(t *testing.T) {
+	ts := newTestServer(t)
+	ctx := context.Background()
+	created, err := ts.client.CoreV1().Pods("default").Create(ctx, testPod("dry", nil), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err != nil || created.UID == "" || created.Status.Phase != corev1.PodPending {
+		t.Fatalf("dry-run create: %v %+v", err, created)
+	}
+	if _, err := ts.client.CoreV1().Pods("default").Get(ctx, "dry", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("dry-run pod was stored: %v", err)
+	}
+}
+
 func TestCreateErrors(t *testing.T) {
 	ts := newTestServer(t)
 	ts.createPod("taken", nil)

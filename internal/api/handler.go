@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/peapod-dev/peapod/internal/api/mutate"
 	"github.com/peapod-dev/peapod/internal/registry"
@@ -211,6 +211,9 @@ func (h *handler) serveResource(w http.ResponseWriter, r *http.Request, rq *requ
 	}
 }
 
+// servedSubresources are the subresources this handler implements.
+var servedSubresources = []string{"status", "binding", "finalize"}
+
 // serveSubresource serves status, binding and finalize; other declared subresources (log, exec, ...) are
 // not served by this handler.
 func (h *handler) serveSubresource(w http.ResponseWriter, r *http.Request, rq *request) {
@@ -225,7 +228,7 @@ func (h *handler) serveSubresource(w http.ResponseWriter, r *http.Request, rq *r
 		h.bind(w, r, rq)
 	case rq.subresource == "finalize" && rq.verb == "update":
 		h.update(w, r, rq)
-	case sets.New("status", "binding", "finalize").Has(rq.subresource):
+	case slices.Contains(servedSubresources, rq.subresource):
 		writeError(w, r, apierrors.NewMethodNotSupported(
 			schema.GroupResource{Group: rq.res.GroupVersion.Group, Resource: rq.res.Name + "/" + rq.subresource}, rq.verb))
 	default:

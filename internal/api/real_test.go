@@ -1,10 +1,14 @@
 package api
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/peapod-dev/peapod/internal/openapi"
 	"github.com/peapod-dev/peapod/internal/registry/all"
@@ -76,7 +80,11 @@ spec:
 			k.must([]string{"describe", "pod", "kubia-manual"}, "Name:", "kubia-manual", "Events:")
 			k.must([]string{"explain", "pod.spec"}, "containers")
 			k.must([]string{"get", "events"})
-			k.must([]string{"label", "node", "--all", "gpu=true"})
+			if _, err := ts.client.CoreV1().Nodes().Create(context.Background(), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, metav1.CreateOptions{}); err != nil {
+				t.Fatalf("create node: %v", err)
+			}
+			k.must([]string{"label", "node", "n1", "gpu=true"}, "node/n1 labeled")
+			k.must([]string{"get", "nodes", "-l", "gpu=true"}, "n1")
 			k.must([]string{"delete", "pod", "kubia"}, `pod "kubia" deleted`)
 			k.must([]string{"delete", "po", "-l", "creation_method"}, `pod "kubia-manual" deleted`, `pod "kubia-applied" deleted`)
 		})

@@ -75,7 +75,7 @@ func readBody(r *http.Request) ([]byte, error) {
 	return body, nil
 }
 
-// decodeBody decodes the request body into a new object of res (or into into when given).
+// decodeBody decodes the request body into into under the fieldValidation directive.
 func (h *handler) decodeBody(r *http.Request, into runtime.Object, fieldValidation string) ([]string, error) {
 	body, err := readBody(r)
 	if err != nil {
@@ -138,6 +138,17 @@ func (h *handler) createObject(ctx context.Context, rq *request, obj runtime.Obj
 	}
 
 	res.Strategy.Default(obj)
+	// As in kube-apiserver, ownership is recorded for what the client sent plus defaults, before the
+	// server's own additions (admission-like changes in PrepareForCreate), so that those stay unowned and
+	// a later server-side apply does not remove them.
+	if recordManager {
+		if obj, err = h.mutator.UpdateManagedFields(res, obj, nil, opts.fieldManager, ""); err != nil {
+			return nil, nil, err
+		}
+		if accessor, err = meta.Accessor(obj); err != nil {
+			return nil, nil, apierrors.NewInternalError(err)
+		}
+	}
 	accessor.SetDeletionTimestamp(nil)
 	accessor.SetDeletionGracePeriodSeconds(nil)
 	res.Strategy.PrepareForCreate(ctx, obj)
@@ -147,14 +158,6 @@ func (h *handler) createObject(ctx context.Context, rq *request, obj runtime.Obj
 		return nil, nil, apierrors.NewInvalid(res.GroupVersionKind().GroupKind(), accessor.GetName(), errs)
 	}
 	warnings := res.Strategy.Warnings(ctx, obj, nil)
-	if recordManager {
-		if obj, err = h.mutator.UpdateManagedFields(res, obj, nil, opts.fieldManager, ""); err != nil {
-			return nil, warnings, err
-		}
-		if accessor, err = meta.Accessor(obj); err != nil {
-			return nil, warnings, apierrors.NewInternalError(err)
-		}
-	}
 	if opts.dryRun {
 		return obj, warnings, nil
 	}
@@ -301,6 +304,14 @@ func (h *handler) prepareUpdate(ctx context.Context, rq *request, obj, old runti
 		return nil, nil, err
 	}
 	res.Strategy.Default(obj)
+	if recordManager { // before the server's own changes, as on create
+		if obj, err = h.mutator.UpdateManagedFields(res, obj, old, opts.fieldManager, rq.subresource); err != nil {
+			return nil, nil, err
+		}
+		if accessor, err = meta.Accessor(obj); err != nil {
+			return nil, nil, apierrors.NewInternalError(err)
+		}
+	}
 	accessor.SetGeneration(oldAccessor.GetGeneration())
 	prepare(ctx, obj, old)
 	if accessor.GetUID() == "" {
@@ -319,11 +330,6 @@ func (h *handler) prepareUpdate(ctx context.Context, rq *request, obj, old runti
 		return nil, nil, apierrors.NewInvalid(res.GroupVersionKind().GroupKind(), accessor.GetName(), errs)
 	}
 	warnings := res.Strategy.Warnings(ctx, obj, old)
-	if recordManager {
-		if obj, err = h.mutator.UpdateManagedFields(res, obj, old, opts.fieldManager, rq.subresource); err != nil {
-			return nil, warnings, err
-		}
-	}
 	return obj, warnings, nil
 }
 
