@@ -217,7 +217,7 @@ func TestErrors(t *testing.T) {
 		for _, tc := range []struct {
 			name string
 			args []string
-			want string // a whole line of stderr, as a regular expression
+			want string // whole lines of stderr, as a regular expression
 		}{
 			{"not-found", []string{"get", "po", "nope"}, `Error from server \(NotFound\): pods "nope" not found`},
 			{"already-exists", []string{"run", "exists", "--image=busybox"}, `Error from server \(AlreadyExists\): pods "exists" already exists`},
@@ -225,8 +225,11 @@ func TestErrors(t *testing.T) {
 				`Error from server \(Conflict\): Operation cannot be fulfilled on pods "exists": the object has been modified; please apply your changes to the latest version and try again`},
 			{"invalid-required", []string{"create", "-f", testdata("bad-no-image.yaml")},
 				`The Pod "bad" is invalid: spec\.containers\[0\]\.image: Required value`},
+			// run names the container after the pod, so both names are invalid: kubectl lists the causes.
 			{"invalid-name", []string{"run", "Bad_Name", "--image=busybox"},
-				`The Pod "Bad_Name" is invalid: metadata\.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '\.', and must start and end with an alphanumeric character .*`},
+				`The Pod "Bad_Name" is invalid: \n` +
+					`\* metadata\.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '\.', and must start and end with an alphanumeric character .*\n` +
+					`\* spec\.containers\[0\]\.name: Invalid value: "Bad_Name": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character .*`},
 			{"strict-unknown-field", []string{"create", "-f", testdata("unknown-field.yaml")},
 				`Error from server \(BadRequest\): error when creating ".*unknown-field\.yaml": Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field "spec\.containerz"`},
 			{"unsupported-csi-volume", []string{"create", "-f", testdata("unsupported-csi.yaml")},
