@@ -133,6 +133,30 @@ func TestPods(t *testing.T) {
 			}
 		})
 
+		// kubectl migrates a client-side-applied object to server-side apply by rewriting managedFields; the
+		// server's own additions (the service account token volume) must stay unowned so that the next
+		// server-side apply does not try to remove them.
+		t.Run("apply-client-then-server-side", func(t *testing.T) {
+			k := k.withT(t)
+			manifest := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: migrate\n  labels:\n    stage: %s\nspec:\n  containers:\n  - name: main\n    image: busybox\n"
+			steps := []struct{ stage, flag, want string }{
+				{"one", "", "pod/migrate created\n"},
+				{"one", "--server-side", "pod/migrate serverside-applied\n"},
+				{"two", "--server-side", "pod/migrate serverside-applied\n"},
+			}
+			for _, step := range steps {
+				file := writeFile(t, "migrate.yaml", fmt.Sprintf(manifest, step.stage))
+				args := []string{"apply", "-f", file}
+				if step.flag != "" {
+					args = append(args, step.flag)
+				}
+				res := k.run(args...)
+				if res.code != 0 || res.stdout != step.want || res.stderr != "" {
+					t.Fatalf("kubectl %v: exit %d, stdout %q, stderr %q; want exit 0, %q, no stderr", args, res.code, res.stdout, res.stderr, step.want)
+				}
+			}
+		})
+
 		t.Run("show-labels-and-label-columns", func(t *testing.T) {
 			k := k.withT(t)
 			if _, err := client.CoreV1().Pods(k.ns).Create(ctx, busyboxPod("lcols", map[string]string{"a": "1", "b": "2"}), metav1.CreateOptions{}); err != nil {
