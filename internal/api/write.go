@@ -84,20 +84,25 @@ func (h *handler) decodeBody(r *http.Request, into runtime.Object, fieldValidati
 	return h.mutator.Decode(r.Header.Get("Content-Type"), body, into, fieldValidation)
 }
 
-// create serves POST of a new object.
-func (h *handler) create(w http.ResponseWriter, r *http.Request, rq *request) {
+// readWriteRequest reads what create and update share: the response format, the write options and the
+// body, decoded into into. It returns the decoding warnings.
+func (h *handler) readWriteRequest(r *http.Request, rq *request, into runtime.Object) (output, writeOptions, []string, error) {
 	out, err := negotiateOutput(r, targetObject)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return out, writeOptions{}, nil, err
 	}
 	opts, err := parseWriteOptions(r, rq.query)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return out, opts, nil, err
 	}
+	warnings, err := h.decodeBody(r, into, opts.fieldValidation)
+	return out, opts, warnings, err
+}
+
+// create serves POST of a new object.
+func (h *handler) create(w http.ResponseWriter, r *http.Request, rq *request) {
 	obj := rq.res.New()
-	warnings, err := h.decodeBody(r, obj, opts.fieldValidation)
+	out, opts, warnings, err := h.readWriteRequest(r, rq, obj)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -237,18 +242,8 @@ func (h *handler) admitNamespace(ctx context.Context, res *registry.Resource, na
 
 // update serves PUT of an object or of its status.
 func (h *handler) update(w http.ResponseWriter, r *http.Request, rq *request) {
-	out, err := negotiateOutput(r, targetObject)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	opts, err := parseWriteOptions(r, rq.query)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
 	decoded := rq.res.New()
-	warnings, err := h.decodeBody(r, decoded, opts.fieldValidation)
+	out, opts, warnings, err := h.readWriteRequest(r, rq, decoded)
 	if err != nil {
 		writeError(w, r, err)
 		return
