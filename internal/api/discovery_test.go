@@ -78,6 +78,7 @@ func TestUnauthenticatedRequests(t *testing.T) {
 	}{
 		{"/api/v1/pods", http.StatusUnauthorized, `"reason":"Unauthorized"`},
 		{"/metrics", http.StatusUnauthorized, `"message":"Unauthorized"`},
+		{"/debug/pprof/heap", http.StatusUnauthorized, `"message":"Unauthorized"`},
 		{"/version", http.StatusOK, `"gitVersion":"v1.33.0+peapod"`},
 		{"/healthz", http.StatusOK, "ok"},
 		{"/readyz?verbose", http.StatusOK, "[+]ping ok\n[+]etcd ok\nreadyz check passed\n"},
@@ -93,6 +94,18 @@ func TestUnauthenticatedRequests(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != tc.wantCode || !strings.Contains(body.String(), tc.contains) {
 			t.Errorf("GET %s = %d %q, want %d containing %q", tc.path, resp.StatusCode, body.String(), tc.wantCode, tc.contains)
+		}
+	}
+}
+
+func TestProfilingNeedsAuthentication(t *testing.T) {
+	ts := newTestServer(t)
+	for path, want := range map[string]string{
+		"/debug/pprof/":                  "goroutine",
+		"/debug/pprof/goroutine?debug=1": "goroutine profile: total",
+	} {
+		if code, _, body := ts.do(http.MethodGet, path, "", "", ""); code != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s = %d, body without %q", path, code, want)
 		}
 	}
 }

@@ -125,6 +125,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case path == "/metrics":
 		promhttp.HandlerFor(h.gatherer, promhttp.HandlerOpts{}).ServeHTTP(rec, r)
+	case strings.HasPrefix(path, "/debug/pprof/"):
+		// Profiling for authenticated clients, as kube-apiserver's default --profiling=true serves it.
+		servePprof(rec, r)
 	case path == "/openapi" || strings.HasPrefix(path, "/openapi/"):
 		if h.cfg.OpenAPI == nil {
 			writeError(rec, r, notFoundPath())
