@@ -27,7 +27,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("timed out waiting until %s", what)
 }
 
-func TestRunDrivesBothControllersAndStopsCleanly(t *testing.T) {
+func TestRunDrivesTheControllersAndStopsCleanly(t *testing.T) {
 	goroutinesBefore := runtime.NumGoroutine()
 
 	doomed := &corev1.Namespace{
@@ -45,11 +45,18 @@ func TestRunDrivesBothControllersAndStopsCleanly(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	result := make(chan error, 1)
-	go func() { result <- Run(ctx, client, metadataClient, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	const caPEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	go func() {
+		result <- Run(ctx, client, metadataClient, []byte(caPEM), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
 
 	eventually(t, "team has its default ServiceAccount", func() bool {
 		_, err := client.CoreV1().ServiceAccounts("team").Get(ctx, "default", metav1.GetOptions{})
 		return err == nil
+	})
+	eventually(t, "team has the root CA ConfigMap", func() bool {
+		cm, err := client.CoreV1().ConfigMaps("team").Get(ctx, "kube-root-ca.crt", metav1.GetOptions{})
+		return err == nil && cm.Data["ca.crt"] == caPEM
 	})
 	eventually(t, "doomed is finalized", func() bool {
 		ns, err := client.CoreV1().Namespaces().Get(ctx, "doomed", metav1.GetOptions{})
@@ -57,6 +64,9 @@ func TestRunDrivesBothControllersAndStopsCleanly(t *testing.T) {
 	})
 	if _, err := client.CoreV1().ServiceAccounts("doomed").Get(ctx, "default", metav1.GetOptions{}); err == nil {
 		t.Error("a terminating namespace got a default ServiceAccount")
+	}
+	if _, err := client.CoreV1().ConfigMaps("doomed").Get(ctx, "kube-root-ca.crt", metav1.GetOptions{}); err == nil {
+		t.Error("a terminating namespace got the root CA ConfigMap")
 	}
 
 	cancel()
@@ -73,4 +83,13 @@ func TestRunDrivesBothControllersAndStopsCleanly(t *testing.T) {
 	eventually(t, "the goroutines started by Run have ended", func() bool {
 		return runtime.NumGoroutine() <= goroutinesBefore
 	})
+}
+
+func TestRunRefusesAnEmptyCA(t *testing.T) {
+	scheme := metadatafake.NewTestScheme()
+	err := Run(context.Background(), fake.NewClientset(), metadatafake.NewSimpleMetadataClient(scheme), nil,
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil {
+		t.Fatal("Run started without a CA to publish")
+	}
 }

@@ -144,7 +144,9 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("loopback metadata client: %w", err)
 	}
-	go func() { ctrlErr <- controller.Run(ctx, client, metadataClient, log.With("component", "controller")) }()
+	go func() {
+		ctrlErr <- controller.Run(ctx, client, metadataClient, bundle.CAPEM, log.With("component", "controller"))
+	}()
 
 	select {
 	case <-ctx.Done():

@@ -102,7 +102,7 @@ func TestSync(t *testing.T) {
 				}
 			}
 
-			err = c.sync(context.Background(), "team")
+			err = c.Sync(context.Background(), "team")
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("sync error = %v, want error %v", err, tt.wantErr)
 			}
