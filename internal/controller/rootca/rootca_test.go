@@ -244,13 +244,15 @@ func TestPublisherCreatesRecreatesAndRestores(t *testing.T) {
 	}
 	eventually(t, "an edited ConfigMap is restored", publishedCA)
 
-	// One update by the test and one restoring it; the publisher's own write must not make it
-	// write again.
+	// One update by the test and one restoring it; the publisher's own write must not make it write
+	// again (a loop would show dozens of writes here). An informer that lags behind the client may
+	// add a create answered AlreadyExists or an update answered Conflict, both harmless, so the
+	// counts are bounded rather than exact.
 	time.Sleep(200 * time.Millisecond)
-	if got := countWrites(client, "update"); got != 2 {
-		t.Errorf("%d updates, want 2 (the edit and its restoration)", got)
+	if got := countWrites(client, "update"); got < 2 || got > 4 {
+		t.Errorf("%d updates, want 2 (the edit and its restoration), at most 2 more from a lagging cache", got)
 	}
-	if got := countWrites(client, "create"); got != 2 {
-		t.Errorf("%d creates, want 2 (first publication and recreation)", got)
+	if got := countWrites(client, "create"); got < 2 || got > 4 {
+		t.Errorf("%d creates, want 2 (first publication and recreation), at most 2 more from a lagging cache", got)
 	}
 }
