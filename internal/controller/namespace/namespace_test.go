@@ -3,13 +3,13 @@ package namespace
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/peapod-dev/peapod/internal/controller/controllertest"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -34,8 +34,6 @@ const (
 var fakeListKind = schema.GroupVersionKind{Group: "fake-metadata-client-group", Version: "v1"}
 
 var podsGVR = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
-
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // serverResources is discovery as peapod serves it, plus a resource that cannot be deleted as a
 // collection and one that cannot be deleted at all.
@@ -154,7 +152,7 @@ func newFixture(t *testing.T, kubeObjects []runtime.Object, metaObjects []runtim
 			metadata:   metaClient,
 			discover:   discover,
 			now:        time.Now,
-			logger:     discardLogger(),
+			logger:     controllertest.DiscardLogger(),
 		},
 	}
 }
@@ -429,39 +427,12 @@ func TestConditionTransitionTimeMovesOnlyWithStatus(t *testing.T) {
 // (bounded) for Run to return.
 func runController(t *testing.T, f *fixture) func() {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	factory := informers.NewSharedInformerFactory(f.kube, 0)
-	c, err := New(f.kube, f.metadata, f.deleter.discover, factory.Core().V1().Namespaces(), discardLogger())
+	c, err := New(f.kube, f.metadata, f.deleter.discover, factory.Core().V1().Namespaces(), controllertest.DiscardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	factory.Start(ctx.Done())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c.Run(ctx, 2)
-	}()
-	return func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Fatal("Run did not return after its context ended")
-		}
-		factory.Shutdown()
-	}
-}
-
-// eventually polls cond every 10 ms for at most 10 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for range 1000 {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting until %s", what)
+	return controllertest.Start(t, factory, func(ctx context.Context) { c.Run(ctx, 2) })
 }
 
 func TestControllerFinalizesTerminatingNamespace(t *testing.T) {
@@ -470,7 +441,7 @@ func TestControllerFinalizesTerminatingNamespace(t *testing.T) {
 	stop := runController(t, f)
 	defer stop()
 
-	eventually(t, "the namespace is finalized", func() bool {
+	controllertest.Eventually(t, "the namespace is finalized", func() bool {
 		return len(f.namespace(t).Spec.Finalizers) == 0
 	})
 	if got, want := f.remaining(t), []string{"other/configmaps/bystander"}; !slices.Equal(got, want) {
@@ -492,7 +463,7 @@ func TestControllerBacksOffWhenFinalizeFails(t *testing.T) {
 	stop := runController(t, f)
 	defer stop()
 
-	eventually(t, "finalize is retried", func() bool { return attempts.Load() >= 3 })
+	controllertest.Eventually(t, "finalize is retried", func() bool { return attempts.Load() >= 3 })
 	// Exponential backoff from 5 ms allows about 8 more attempts in the next 500 ms; a hot loop
 	// would make thousands.
 	before := attempts.Load()

@@ -3,11 +3,11 @@ package rootca
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"maps"
 	"testing"
 	"time"
+
+	"github.com/peapod-dev/peapod/internal/controller/controllertest"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -21,8 +21,6 @@ import (
 )
 
 const caPEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func namespace(name string, phase corev1.NamespacePhase) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NamespaceStatus{Phase: phase}}
@@ -129,7 +127,7 @@ func TestSync(t *testing.T) {
 			}
 			factory := informers.NewSharedInformerFactory(client, 0)
 			namespaces, configMaps := factory.Core().V1().Namespaces(), factory.Core().V1().ConfigMaps()
-			c, err := New(client, []byte(caPEM), namespaces, configMaps, discardLogger())
+			c, err := New(client, []byte(caPEM), namespaces, configMaps, controllertest.DiscardLogger())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -186,53 +184,27 @@ func TestSync(t *testing.T) {
 	}
 }
 
-// eventually polls cond every 10 ms for at most 10 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for range 1000 {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting until %s", what)
-}
-
 func TestPublisherCreatesRecreatesAndRestores(t *testing.T) {
 	client := fake.NewClientset(namespace("team", corev1.NamespaceActive))
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := context.Background()
 	factory := informers.NewSharedInformerFactory(client, 0)
-	c, err := New(client, []byte(caPEM), factory.Core().V1().Namespaces(), factory.Core().V1().ConfigMaps(), discardLogger())
+	c, err := New(client, []byte(caPEM), factory.Core().V1().Namespaces(), factory.Core().V1().ConfigMaps(), controllertest.DiscardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	factory.Start(ctx.Done())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c.Run(ctx, 1)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after its context ended")
-		}
-		factory.Shutdown()
-	}()
+	defer controllertest.Start(t, factory, func(ctx context.Context) { c.Run(ctx, 1) })()
 
 	configMaps := client.CoreV1().ConfigMaps("team")
 	publishedCA := func() bool {
 		cm, err := configMaps.Get(ctx, ConfigMapName, metav1.GetOptions{})
 		return err == nil && cm.Data[DataKey] == caPEM
 	}
-	eventually(t, "the namespace gets the ConfigMap", publishedCA)
+	controllertest.Eventually(t, "the namespace gets the ConfigMap", publishedCA)
 
 	if err := configMaps.Delete(ctx, ConfigMapName, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a deleted ConfigMap is recreated", publishedCA)
+	controllertest.Eventually(t, "a deleted ConfigMap is recreated", publishedCA)
 
 	cm, err := configMaps.Get(ctx, ConfigMapName, metav1.GetOptions{})
 	if err != nil {
@@ -242,7 +214,7 @@ func TestPublisherCreatesRecreatesAndRestores(t *testing.T) {
 	if _, err := configMaps.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "an edited ConfigMap is restored", publishedCA)
+	controllertest.Eventually(t, "an edited ConfigMap is restored", publishedCA)
 
 	// One update by the test and one restoring it; the publisher's own write must not make it write
 	// again (a loop would show dozens of writes here). An informer that lags behind the client may

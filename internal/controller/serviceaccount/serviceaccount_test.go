@@ -3,11 +3,11 @@ package serviceaccount
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/peapod-dev/peapod/internal/controller/controllertest"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -18,8 +18,6 @@ import (
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 )
-
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func namespace(name string, phase corev1.NamespacePhase) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NamespaceStatus{Phase: phase}}
@@ -86,7 +84,7 @@ func TestSync(t *testing.T) {
 			}
 			factory := informers.NewSharedInformerFactory(client, 0)
 			namespaces, serviceAccounts := factory.Core().V1().Namespaces(), factory.Core().V1().ServiceAccounts()
-			c, err := New(client, namespaces, serviceAccounts, discardLogger())
+			c, err := New(client, namespaces, serviceAccounts, controllertest.DiscardLogger())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,39 +122,12 @@ func TestSync(t *testing.T) {
 
 func runController(t *testing.T, client *fake.Clientset) func() {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	factory := informers.NewSharedInformerFactory(client, 0)
-	c, err := New(client, factory.Core().V1().Namespaces(), factory.Core().V1().ServiceAccounts(), discardLogger())
+	c, err := New(client, factory.Core().V1().Namespaces(), factory.Core().V1().ServiceAccounts(), controllertest.DiscardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	factory.Start(ctx.Done())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c.Run(ctx, 1)
-	}()
-	return func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Fatal("Run did not return after its context ended")
-		}
-		factory.Shutdown()
-	}
-}
-
-// eventually polls cond every 10 ms for at most 10 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for range 1000 {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting until %s", what)
+	return controllertest.Start(t, factory, func(ctx context.Context) { c.Run(ctx, 1) })
 }
 
 func TestControllerCreatesAndRecreates(t *testing.T) {
@@ -171,16 +142,16 @@ func TestControllerCreatesAndRecreates(t *testing.T) {
 		}
 	}
 
-	eventually(t, "the namespace present at start has one", exists("existing"))
+	controllertest.Eventually(t, "the namespace present at start has one", exists("existing"))
 	if _, err := client.CoreV1().Namespaces().Create(ctx, namespace("team", corev1.NamespaceActive), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a new namespace gets one", exists("team"))
+	controllertest.Eventually(t, "a new namespace gets one", exists("team"))
 
 	if err := client.CoreV1().ServiceAccounts("team").Delete(ctx, DefaultName, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a deleted one is recreated", exists("team"))
+	controllertest.Eventually(t, "a deleted one is recreated", exists("team"))
 	if got := countCreates(client); got != 3 {
 		t.Errorf("%d creates, want 3 (two namespaces, one recreation)", got)
 	}
@@ -196,7 +167,7 @@ func TestControllerBacksOffWhenCreateFails(t *testing.T) {
 	stop := runController(t, client)
 	defer stop()
 
-	eventually(t, "create is retried", func() bool { return attempts.Load() >= 3 })
+	controllertest.Eventually(t, "create is retried", func() bool { return attempts.Load() >= 3 })
 	// Exponential backoff from 5 ms allows about 8 more attempts in the next 500 ms; a hot loop
 	// would make thousands.
 	before := attempts.Load()
