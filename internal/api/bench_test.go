@@ -77,6 +77,11 @@ func BenchmarkCreatePodAt200PerSecond(b *testing.B) {
 
 // fillPods stores n pods directly through the store, concurrently so that writes share fsyncs.
 func fillPods(b *testing.B, ts *testServer, n int) {
+	fillPodsN(b, ts, n, func(int) map[string]string { return map[string]string{"app": "bench"} })
+}
+
+// fillPodsN stores n pods named pod-00000... with the labels labelsOf gives each.
+func fillPodsN(b testing.TB, ts *testServer, n int, labelsOf func(i int) map[string]string) {
 	b.Helper()
 	res := ts.handler.cfg.Registry.Resources[0]
 	slots := make(chan struct{}, 64)
@@ -88,7 +93,7 @@ func fillPods(b *testing.B, ts *testServer, n int) {
 		go func() {
 			defer func() { <-slots; wg.Done() }()
 			errs <- func() error {
-				pod := testPod(fmt.Sprintf("pod-%05d", i), map[string]string{"app": "bench"})
+				pod := testPod(fmt.Sprintf("pod-%05d", i), labelsOf(i))
 				pod.Namespace = "default"
 				pod.UID = "00000000-0000-0000-0000-000000000000"
 				pod.CreationTimestamp = metav1.Now()
@@ -178,4 +183,48 @@ func BenchmarkWatchFanout100(b *testing.B) {
 	reportLatencies(b, samples)
 	cancel()
 	wg.Wait()
+}
+
+// BenchmarkList10kRealPodsAsTable lists, as kubectl get pods does, 10,000 pods created through the API with
+// the real registry, so each carries Kubernetes' defaults, the service account volume and managedFields:
+// what `peapod server` stores.
+func BenchmarkList10kRealPodsAsTable(b *testing.B) {
+	ts := newTestServer(b, withRealRegistry(b))
+	ts.do(http.MethodPost, "/api/v1/namespaces", "application/json", "", `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}}`)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	names := make(chan int)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for i := range names {
+				req, _ := http.NewRequest(http.MethodPost, ts.url+"/api/v1/namespaces/bench/pods", strings.NewReader(fmt.Sprintf(benchPodJSON, fmt.Sprintf("pod-%05d", i))))
+				req.Header.Set("Authorization", "Bearer "+testToken)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusCreated {
+					b.Errorf("create: %d", resp.StatusCode)
+				}
+			}
+		})
+	}
+	for i := range 10_000 {
+		names <- i
+	}
+	close(names)
+	wg.Wait()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		code, _, body := ts.do(http.MethodGet, "/api/v1/namespaces/bench/pods", "", kubectlTableAccept, "")
+		if code != http.StatusOK || !strings.Contains(string(body[len(body)-1000:]), "pod-09999") {
+			b.Fatalf("list: %d", code)
+		}
+		b.ReportMetric(float64(len(body))/1e6, "MB")
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/list")
 }

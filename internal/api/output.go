@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/peapod-dev/peapod/internal/registry"
 )
@@ -75,22 +76,20 @@ func encodeList(res *registry.Resource, list listResult, out output) ([]byte, er
 		return nil, apierrors.NewInternalError(err)
 	}
 	buf.WriteString(`,"items":[`)
-	for i, item := range list.items {
-		if i > 0 {
-			buf.WriteByte(',')
+	err := encodeItems(&buf, len(list.items), func(buf *bytes.Buffer, i int) error {
+		item := list.items[i]
+		if out.kind != outputPartialList {
+			return appendJSON(buf, item)
 		}
-		var err error
-		if out.kind == outputPartialList {
-			var data []byte
-			if data, err = encodePartial(item, out); err == nil {
-				buf.Write(data)
-			}
-		} else {
-			err = appendJSON(&buf, item)
-		}
+		data, err := encodePartial(item, out)
 		if err != nil {
-			return nil, apierrors.NewInternalError(fmt.Errorf("encode %s: %w", res.Kind, err))
+			return err
 		}
+		buf.Write(data)
+		return nil
+	})
+	if err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("encode %s: %w", res.Kind, err))
 	}
 	buf.WriteString("]}")
 	return buf.Bytes(), nil
@@ -136,37 +135,43 @@ func encodeTable(res *registry.Resource, objs []runtime.Object, listMeta metav1.
 		return nil, apierrors.NewInternalError(err)
 	}
 	buf.WriteString(`,"rows":[`)
-	for i, obj := range objs {
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		cells, err := res.Strategy.TableRow(obj)
-		if err != nil {
-			return nil, apierrors.NewInternalError(fmt.Errorf("table row of %s: %w", res.Kind, err))
-		}
-		buf.WriteString(`{"cells":`)
-		if err := appendJSON(&buf, cells); err != nil {
-			return nil, apierrors.NewInternalError(fmt.Errorf("table row of %s: %w", res.Kind, err))
-		}
-		buf.WriteString(`,"object":`)
-		switch out.includeObject {
-		case metav1.IncludeNone:
-			buf.WriteString("null")
-		case metav1.IncludeObject:
-			if err := appendJSON(&buf, obj); err != nil {
-				return nil, apierrors.NewInternalError(fmt.Errorf("encode %s: %w", res.Kind, err))
-			}
-		default:
-			data, err := encodePartial(obj, output{metaVersion: version})
-			if err != nil {
-				return nil, err
-			}
-			buf.Write(data)
-		}
-		buf.WriteByte('}')
+	err := encodeItems(&buf, len(objs), func(buf *bytes.Buffer, i int) error {
+		return appendTableRow(buf, res, objs[i], out.includeObject, version)
+	})
+	if err != nil {
+		return nil, err
 	}
 	buf.WriteString("]}")
 	return buf.Bytes(), nil
+}
+
+// appendTableRow writes obj's row: its cells and the row object includeObject asks for.
+func appendTableRow(buf *bytes.Buffer, res *registry.Resource, obj runtime.Object, include metav1.IncludeObjectPolicy, version schema.GroupVersion) error {
+	cells, err := res.Strategy.TableRow(obj)
+	if err != nil {
+		return apierrors.NewInternalError(fmt.Errorf("table row of %s: %w", res.Kind, err))
+	}
+	buf.WriteString(`{"cells":`)
+	if err := appendJSON(buf, cells); err != nil {
+		return apierrors.NewInternalError(fmt.Errorf("table row of %s: %w", res.Kind, err))
+	}
+	buf.WriteString(`,"object":`)
+	switch include {
+	case metav1.IncludeNone:
+		buf.WriteString("null")
+	case metav1.IncludeObject:
+		if err := appendJSON(buf, obj); err != nil {
+			return apierrors.NewInternalError(fmt.Errorf("encode %s: %w", res.Kind, err))
+		}
+	default:
+		data, err := encodePartial(obj, output{metaVersion: version})
+		if err != nil {
+			return err
+		}
+		buf.Write(data)
+	}
+	buf.WriteByte('}')
+	return nil
 }
 
 // appendJSON writes v's JSON to buf without the newline json.Encoder adds, so that every watch event stays

@@ -184,23 +184,42 @@ func (h *handler) listObjects(ctx context.Context, res *registry.Resource, names
 		capacity = int(opts.Limit)
 	}
 	result.items = make([]runtime.Object, 0, capacity)
-	for i, kv := range kvs {
-		obj, err := h.codec.decode(res, kv)
+	// Objects are decoded a window at a time, each window on every core; a limited list stops after the
+	// window that filled its page rather than decoding the whole collection.
+	window := len(kvs)
+	if opts.Limit > 0 {
+		window = max(int(opts.Limit), 2*minItemsPerWorker)
+	}
+	decoded := make([]runtime.Object, min(window, len(kvs)))
+	for start := 0; start < len(kvs); start += window {
+		batch := kvs[start:min(start+window, len(kvs))]
+		err := inParallel(len(batch), func(_, lo, hi int) error {
+			for i := lo; i < hi; i++ {
+				obj, err := h.codec.decode(res, batch[i])
+				if err != nil {
+					return err
+				}
+				decoded[i] = obj
+			}
+			return nil
+		})
 		if err != nil {
 			return listResult{}, apierrors.NewInternalError(err)
 		}
-		if !sel.matches(res, obj) {
-			continue
-		}
-		if opts.Limit > 0 && int64(len(result.items)) == opts.Limit {
-			result.meta.Continue = encodeContinue(continueToken{Revision: rev, Start: kv.Key})
-			if sel.everything() {
-				remaining := int64(len(kvs) - i)
-				result.meta.RemainingItemCount = &remaining
+		for i, obj := range decoded[:len(batch)] {
+			if !sel.matches(res, obj) {
+				continue
 			}
-			break
+			if opts.Limit > 0 && int64(len(result.items)) == opts.Limit {
+				result.meta.Continue = encodeContinue(continueToken{Revision: rev, Start: batch[i].Key})
+				if sel.everything() {
+					remaining := int64(len(kvs) - start - i)
+					result.meta.RemainingItemCount = &remaining
+				}
+				return result, nil
+			}
+			result.items = append(result.items, obj)
 		}
-		result.items = append(result.items, obj)
 	}
 	return result, nil
 }
