@@ -37,7 +37,16 @@ const benchPodJSON = `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"%s","l
 
 // BenchmarkCreatePodAt200PerSecond creates pods over HTTP paced at 200/s and reports latency percentiles.
 func BenchmarkCreatePodAt200PerSecond(b *testing.B) {
-	ts := newTestServer(b)
+	benchmarkCreatesAt200PerSecond(b, newTestServer(b))
+}
+
+// BenchmarkCreateRealPodAt200PerSecond does the same with the real registry: Kubernetes' defaulting,
+// validation and the admission-like additions peapod server runs on every pod.
+func BenchmarkCreateRealPodAt200PerSecond(b *testing.B) {
+	benchmarkCreatesAt200PerSecond(b, newTestServer(b, withRealRegistry(b)))
+}
+
+func benchmarkCreatesAt200PerSecond(b *testing.B, ts *testServer) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
