@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peapod-dev/peapod/internal/kube/kubefake"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
 	metadatafake "k8s.io/client-go/metadata/fake"
 	"k8s.io/utils/ptr"
 )
@@ -36,7 +36,7 @@ func TestRunDrivesTheControllersAndStopsCleanly(t *testing.T) {
 		Status:     corev1.NamespaceStatus{Phase: corev1.NamespaceTerminating},
 	}
 	team := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}, Status: corev1.NamespaceStatus{Phase: corev1.NamespaceActive}}
-	client := fake.NewClientset(doomed, team)
+	client := kubefake.NewClientset(doomed, team)
 	scheme := metadatafake.NewTestScheme()
 	if err := metav1.AddMetaToScheme(scheme); err != nil {
 		t.Fatal(err)
@@ -51,21 +51,21 @@ func TestRunDrivesTheControllersAndStopsCleanly(t *testing.T) {
 	}()
 
 	eventually(t, "team has its default ServiceAccount", func() bool {
-		_, err := client.CoreV1().ServiceAccounts("team").Get(ctx, "default", metav1.GetOptions{})
+		_, err := client.ServiceAccounts("team").Get(ctx, "default", metav1.GetOptions{})
 		return err == nil
 	})
 	eventually(t, "team has the root CA ConfigMap", func() bool {
-		cm, err := client.CoreV1().ConfigMaps("team").Get(ctx, "kube-root-ca.crt", metav1.GetOptions{})
+		cm, err := client.ConfigMaps("team").Get(ctx, "kube-root-ca.crt", metav1.GetOptions{})
 		return err == nil && cm.Data["ca.crt"] == caPEM
 	})
 	eventually(t, "doomed is finalized", func() bool {
-		ns, err := client.CoreV1().Namespaces().Get(ctx, "doomed", metav1.GetOptions{})
+		ns, err := client.Namespaces().Get(ctx, "doomed", metav1.GetOptions{})
 		return err == nil && len(ns.Spec.Finalizers) == 0
 	})
-	if _, err := client.CoreV1().ServiceAccounts("doomed").Get(ctx, "default", metav1.GetOptions{}); err == nil {
+	if _, err := client.ServiceAccounts("doomed").Get(ctx, "default", metav1.GetOptions{}); err == nil {
 		t.Error("a terminating namespace got a default ServiceAccount")
 	}
-	if _, err := client.CoreV1().ConfigMaps("doomed").Get(ctx, "kube-root-ca.crt", metav1.GetOptions{}); err == nil {
+	if _, err := client.ConfigMaps("doomed").Get(ctx, "kube-root-ca.crt", metav1.GetOptions{}); err == nil {
 		t.Error("a terminating namespace got the root CA ConfigMap")
 	}
 
@@ -87,7 +87,7 @@ func TestRunDrivesTheControllersAndStopsCleanly(t *testing.T) {
 
 func TestRunRefusesAnEmptyCA(t *testing.T) {
 	scheme := metadatafake.NewTestScheme()
-	err := Run(context.Background(), fake.NewClientset(), metadatafake.NewSimpleMetadataClient(scheme), nil,
+	err := Run(context.Background(), kubefake.NewClientset(), metadatafake.NewSimpleMetadataClient(scheme), nil,
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil {
 		t.Fatal("Run started without a CA to publish")

@@ -23,12 +23,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"github.com/peapod-dev/peapod/internal/api"
 	"github.com/peapod-dev/peapod/internal/controller"
+	"github.com/peapod-dev/peapod/internal/kube"
 	"github.com/peapod-dev/peapod/internal/openapi"
 	"github.com/peapod-dev/peapod/internal/pki"
 	"github.com/peapod-dev/peapod/internal/registry/all"
@@ -127,7 +127,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 		Burst:           400,
 		UserAgent:       "peapod-server",
 	}
-	client, err := kubernetes.NewForConfig(loopback)
+	client, err := kube.NewForConfig(loopback)
 	if err != nil {
 		return fmt.Errorf("loopback client: %w", err)
 	}
@@ -167,10 +167,10 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 }
 
 // createSystemNamespaces makes the namespaces Kubernetes always has; existing ones are left alone.
-func createSystemNamespaces(ctx context.Context, client kubernetes.Interface) error {
+func createSystemNamespaces(ctx context.Context, client kube.Interface) error {
 	for _, name := range systemNamespaces {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-		_, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{FieldManager: "peapod-server"})
+		_, err := client.Namespaces().Create(ctx, ns, metav1.CreateOptions{FieldManager: "peapod-server"})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create namespace %s: %w", name, err)
 		}

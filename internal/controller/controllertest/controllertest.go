@@ -1,5 +1,5 @@
 // Package controllertest holds what the controllers' tests share: running a controller against a fake
-// clientset with bounded shutdown, polling for a condition, and a silent logger.
+// kube.Interface with bounded shutdown, polling for a condition, and a silent logger.
 package controllertest
 
 import (
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/informers"
+	"github.com/peapod-dev/peapod/internal/kube"
 )
 
 // DiscardLogger returns a logger that writes nothing.
@@ -18,10 +18,10 @@ func DiscardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Disca
 // Start starts factory's informers and run (a controller's Run) and returns a stop function that cancels
 // them, waits at most 10 s for run to return, and shuts the factory down. Controllers must be built on
 // factory before Start so their informers are started.
-func Start(t *testing.T, factory informers.SharedInformerFactory, run func(ctx context.Context)) (stop func()) {
+func Start(t *testing.T, factory *kube.InformerFactory, run func(ctx context.Context)) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	factory.Start(ctx.Done())
+	factory.Start(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -8,7 +8,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/discovery"
+
+	"github.com/peapod-dev/peapod/internal/kube"
 )
 
 // conditionTypes are the conditions this controller maintains on a terminating namespace.
@@ -48,7 +49,7 @@ type conditionUpdater struct {
 
 func (u *conditionUpdater) discoveryFailed(err error) {
 	message := err.Error()
-	var groupErr *discovery.ErrGroupDiscoveryFailed
+	var groupErr *kube.ErrGroupDiscoveryFailed
 	if errors.As(err, &groupErr) {
 		message = fmt.Sprintf("Discovery failed for some groups, %d failing: %v", len(groupErr.Groups), err)
 	}

@@ -15,9 +15,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/sets"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/peapod-dev/peapod/internal/kube"
 )
 
 // finalizerEstimateSeconds is how long Kubernetes assumes an object held by a finalizer takes to go.
@@ -33,10 +34,15 @@ func (e *ResourcesRemainingError) Error() string {
 	return fmt.Sprintf("some content remains in the namespace, estimate %d seconds before it is removed", e.Estimate)
 }
 
+// podsGetter gives the pods client of a namespace, as kube.Interface does.
+type podsGetter interface {
+	Pods(namespace string) kube.PodInterface
+}
+
 // contentDeleter removes a terminating namespace's content and then its "kubernetes" finalizer.
 type contentDeleter struct {
-	namespaces corev1client.NamespaceInterface
-	pods       corev1client.PodsGetter
+	namespaces kube.NamespaceInterface
+	pods       podsGetter
 	metadata   metadata.Interface
 	discover   DiscoverFunc
 	now        func() time.Time
@@ -158,7 +164,7 @@ func (d *contentDeleter) deleteAllContent(ctx context.Context, ns *corev1.Namesp
 	var errs []error
 	var conditions conditionUpdater
 
-	resourceLists, err := d.discover()
+	resourceLists, err := d.discover(ctx)
 	if err != nil {
 		// Discovery may fail for some groups only; the rest can still be cleaned.
 		errs = append(errs, fmt.Errorf("discover namespaced resources: %w", err))

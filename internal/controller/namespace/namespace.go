@@ -16,17 +16,17 @@ import (
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	coreinformers "k8s.io/client-go/informers/core/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/peapod-dev/peapod/internal/kube"
 )
 
 // DiscoverFunc lists the namespaced resources the server serves, in their preferred versions, as
-// discovery.DiscoveryInterface.ServerPreferredNamespacedResources does. It may return partial results
+// kube.DiscoveryInterface.ServerPreferredNamespacedResources does. It may return partial results
 // together with an error.
-type DiscoverFunc func() ([]*metav1.APIResourceList, error)
+type DiscoverFunc func(ctx context.Context) ([]*metav1.APIResourceList, error)
 
 // Controller watches namespaces and finishes the deletion of terminating ones.
 type Controller struct {
@@ -39,13 +39,13 @@ type Controller struct {
 
 // New returns a controller fed by informer; client reads and finalizes namespaces and lists pods,
 // metadataClient deletes and lists the namespaced content of any resource discover reports.
-func New(client kubernetes.Interface, metadataClient metadata.Interface, discover DiscoverFunc,
-	informer coreinformers.NamespaceInformer, logger *slog.Logger) (*Controller, error) {
+func New(client kube.Interface, metadataClient metadata.Interface, discover DiscoverFunc,
+	informer kube.Informer[*corev1.Namespace], logger *slog.Logger) (*Controller, error) {
 	limiter := newRateLimiter()
 	c := &Controller{
 		deleter: &contentDeleter{
-			namespaces: client.CoreV1().Namespaces(),
-			pods:       client.CoreV1(),
+			namespaces: client.Namespaces(),
+			pods:       client,
 			metadata:   metadataClient,
 			discover:   discover,
 			now:        time.Now,

@@ -10,16 +10,15 @@ import (
 	"time"
 
 	"github.com/peapod-dev/peapod/internal/controller/controllertest"
+	"github.com/peapod-dev/peapod/internal/kube"
 
+	"github.com/peapod-dev/peapod/internal/kube/kubefake"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes/fake"
 	metadatafake "k8s.io/client-go/metadata/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
@@ -98,7 +97,7 @@ func runningPod(grace int64) *corev1.Pod {
 }
 
 type fixture struct {
-	kube     *fake.Clientset
+	kube     *kubefake.Clientset
 	metadata *metadatafake.FakeMetadataClient
 	deleter  *contentDeleter
 }
@@ -142,13 +141,13 @@ func newFixture(t *testing.T, kubeObjects []runtime.Object, metaObjects []runtim
 		}
 		return true, nil, nil
 	})
-	kube := fake.NewClientset(kubeObjects...)
+	kubeClient := kubefake.NewClientset(kubeObjects...)
 	return &fixture{
-		kube:     kube,
+		kube:     kubeClient,
 		metadata: metaClient,
 		deleter: &contentDeleter{
-			namespaces: kube.CoreV1().Namespaces(),
-			pods:       kube.CoreV1(),
+			namespaces: kubeClient.Namespaces(),
+			pods:       kubeClient,
 			metadata:   metaClient,
 			discover:   discover,
 			now:        time.Now,
@@ -159,7 +158,7 @@ func newFixture(t *testing.T, kubeObjects []runtime.Object, metaObjects []runtim
 
 func (f *fixture) namespace(t *testing.T) *corev1.Namespace {
 	t.Helper()
-	ns, err := f.kube.CoreV1().Namespaces().Get(context.Background(), doomed, metav1.GetOptions{})
+	ns, err := f.kube.Namespaces().Get(context.Background(), doomed, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +211,7 @@ func condition(ns *corev1.Namespace, conditionType corev1.NamespaceConditionType
 }
 
 func staticDiscovery() DiscoverFunc {
-	return func() ([]*metav1.APIResourceList, error) { return serverResources(), nil }
+	return func(context.Context) ([]*metav1.APIResourceList, error) { return serverResources(), nil }
 }
 
 func TestFinishEmptiesAndFinalizes(t *testing.T) {
@@ -367,8 +366,8 @@ func TestFinishWaitsForRemainingContent(t *testing.T) {
 
 func TestFinishAfterPartialDiscovery(t *testing.T) {
 	failedGV := schema.GroupVersion{Group: "broken.example.com", Version: "v1"}
-	discover := func() ([]*metav1.APIResourceList, error) {
-		return serverResources(), &discovery.ErrGroupDiscoveryFailed{Groups: map[schema.GroupVersion]error{
+	discover := func(context.Context) ([]*metav1.APIResourceList, error) {
+		return serverResources(), &kube.ErrGroupDiscoveryFailed{Groups: map[schema.GroupVersion]error{
 			failedGV: errors.New("the server is currently unable to handle the request"),
 		}}
 	}
@@ -427,8 +426,8 @@ func TestConditionTransitionTimeMovesOnlyWithStatus(t *testing.T) {
 // (bounded) for Run to return.
 func runController(t *testing.T, f *fixture) func() {
 	t.Helper()
-	factory := informers.NewSharedInformerFactory(f.kube, 0)
-	c, err := New(f.kube, f.metadata, f.deleter.discover, factory.Core().V1().Namespaces(), controllertest.DiscardLogger())
+	factory := kube.NewInformerFactory(f.kube)
+	c, err := New(f.kube, f.metadata, f.deleter.discover, factory.Namespaces(), controllertest.DiscardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,10 +14,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	coreinformers "k8s.io/client-go/informers/core/v1"
-	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/listers"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/peapod-dev/peapod/internal/kube"
 )
 
 // Object is a typed API object such as *corev1.ConfigMap.
@@ -26,8 +27,8 @@ type Object interface {
 	runtime.Object
 }
 
-// Writer is the part of a typed namespaced client-go client the controller writes through, e.g.
-// client.CoreV1().ConfigMaps(namespace).
+// Writer is the part of a typed namespaced client the controller writes through, e.g.
+// client.ConfigMaps(namespace) of a kube.Interface.
 type Writer[T Object] interface {
 	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
 	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
@@ -48,7 +49,7 @@ type Config[T Object] struct {
 	// Client returns the writer for namespace.
 	Client func(namespace string) Writer[T]
 	// Namespaces and Objects feed the controller; Objects must be the informer of T.
-	Namespaces coreinformers.NamespaceInformer
+	Namespaces kube.Informer[*corev1.Namespace]
 	Objects    cache.SharedIndexInformer
 	Logger     *slog.Logger
 }
@@ -57,7 +58,7 @@ type Config[T Object] struct {
 // burst of events for one namespace collapses into one sync.
 type Controller[T Object] struct {
 	config     Config[T]
-	namespaces corelisters.NamespaceLister
+	namespaces listers.ResourceIndexer[*corev1.Namespace]
 	synced     []cache.InformerSynced
 	queue      workqueue.TypedRateLimitingInterface[string]
 }

@@ -10,10 +10,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	coreinformers "k8s.io/client-go/informers/core/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/peapod-dev/peapod/internal/controller/perns"
+	"github.com/peapod-dev/peapod/internal/kube"
 )
 
 const (
@@ -29,8 +28,8 @@ const (
 
 // New returns a publisher of caPEM fed by the namespace and ConfigMap informers; it writes
 // ConfigMaps through client.
-func New(client kubernetes.Interface, caPEM []byte, namespaces coreinformers.NamespaceInformer,
-	configMaps coreinformers.ConfigMapInformer, logger *slog.Logger) (*perns.Controller[*corev1.ConfigMap], error) {
+func New(client kube.Interface, caPEM []byte, namespaces kube.Informer[*corev1.Namespace],
+	configMaps kube.Informer[*corev1.ConfigMap], logger *slog.Logger) (*perns.Controller[*corev1.ConfigMap], error) {
 	return perns.New(perns.Config[*corev1.ConfigMap]{
 		Name:       "root_ca_cert_publisher",
 		ObjectName: ConfigMapName,
@@ -45,7 +44,7 @@ func New(client kubernetes.Interface, caPEM []byte, namespaces coreinformers.Nam
 		},
 		Restore: restore,
 		Client: func(namespace string) perns.Writer[*corev1.ConfigMap] {
-			return client.CoreV1().ConfigMaps(namespace)
+			return client.ConfigMaps(namespace)
 		},
 		Namespaces: namespaces,
 		Objects:    configMaps.Informer(),

@@ -8,14 +8,14 @@ import (
 	"time"
 
 	"github.com/peapod-dev/peapod/internal/controller/controllertest"
+	"github.com/peapod-dev/peapod/internal/kube"
 
+	"github.com/peapod-dev/peapod/internal/kube/kubefake"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 )
@@ -37,7 +37,7 @@ func published(ns string, data map[string]string, annotations map[string]string)
 	}
 }
 
-func countWrites(client *fake.Clientset, verb string) int {
+func countWrites(client *kubefake.Clientset, verb string) int {
 	n := 0
 	for _, action := range client.Actions() {
 		if action.GetVerb() == verb && action.GetResource().Resource == "configmaps" {
@@ -119,14 +119,14 @@ func TestSync(t *testing.T) {
 			if tt.existing != nil {
 				objects = append(objects, tt.existing)
 			}
-			client := fake.NewClientset(objects...)
+			client := kubefake.NewClientset(objects...)
 			if tt.writeErr != nil {
 				client.PrependReactor(tt.wantVerb, "configmaps", func(clienttesting.Action) (bool, runtime.Object, error) {
 					return true, nil, tt.writeErr
 				})
 			}
-			factory := informers.NewSharedInformerFactory(client, 0)
-			namespaces, configMaps := factory.Core().V1().Namespaces(), factory.Core().V1().ConfigMaps()
+			factory := kube.NewInformerFactory(client)
+			namespaces, configMaps := factory.Namespaces(), factory.ConfigMaps()
 			c, err := New(client, []byte(caPEM), namespaces, configMaps, controllertest.DiscardLogger())
 			if err != nil {
 				t.Fatal(err)
@@ -167,7 +167,7 @@ func TestSync(t *testing.T) {
 			if tt.wantVerb == "" || tt.writeErr != nil {
 				return
 			}
-			cm, err := client.CoreV1().ConfigMaps("team").Get(context.Background(), ConfigMapName, metav1.GetOptions{})
+			cm, err := client.ConfigMaps("team").Get(context.Background(), ConfigMapName, metav1.GetOptions{})
 			if err != nil {
 				t.Fatalf("ConfigMap not written: %v", err)
 			}
@@ -185,16 +185,16 @@ func TestSync(t *testing.T) {
 }
 
 func TestPublisherCreatesRecreatesAndRestores(t *testing.T) {
-	client := fake.NewClientset(namespace("team", corev1.NamespaceActive))
+	client := kubefake.NewClientset(namespace("team", corev1.NamespaceActive))
 	ctx := context.Background()
-	factory := informers.NewSharedInformerFactory(client, 0)
-	c, err := New(client, []byte(caPEM), factory.Core().V1().Namespaces(), factory.Core().V1().ConfigMaps(), controllertest.DiscardLogger())
+	factory := kube.NewInformerFactory(client)
+	c, err := New(client, []byte(caPEM), factory.Namespaces(), factory.ConfigMaps(), controllertest.DiscardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer controllertest.Start(t, factory, func(ctx context.Context) { c.Run(ctx, 1) })()
 
-	configMaps := client.CoreV1().ConfigMaps("team")
+	configMaps := client.ConfigMaps("team")
 	publishedCA := func() bool {
 		cm, err := configMaps.Get(ctx, ConfigMapName, metav1.GetOptions{})
 		return err == nil && cm.Data[DataKey] == caPEM

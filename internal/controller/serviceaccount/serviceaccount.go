@@ -8,10 +8,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	coreinformers "k8s.io/client-go/informers/core/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/peapod-dev/peapod/internal/controller/perns"
+	"github.com/peapod-dev/peapod/internal/kube"
 )
 
 // DefaultName is the ServiceAccount every namespace gets, and pods use when they name none.
@@ -20,8 +19,8 @@ const DefaultName = "default"
 // New returns a controller fed by the namespace and ServiceAccount informers; it creates
 // ServiceAccounts through client. An existing default ServiceAccount is never changed: its secrets
 // and settings belong to the user.
-func New(client kubernetes.Interface, namespaces coreinformers.NamespaceInformer,
-	serviceAccounts coreinformers.ServiceAccountInformer, logger *slog.Logger) (*perns.Controller[*corev1.ServiceAccount], error) {
+func New(client kube.Interface, namespaces kube.Informer[*corev1.Namespace],
+	serviceAccounts kube.Informer[*corev1.ServiceAccount], logger *slog.Logger) (*perns.Controller[*corev1.ServiceAccount], error) {
 	return perns.New(perns.Config[*corev1.ServiceAccount]{
 		Name:       "serviceaccount",
 		ObjectName: DefaultName,
@@ -29,7 +28,7 @@ func New(client kubernetes.Interface, namespaces coreinformers.NamespaceInformer
 			return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: DefaultName, Namespace: namespace}}
 		},
 		Client: func(namespace string) perns.Writer[*corev1.ServiceAccount] {
-			return client.CoreV1().ServiceAccounts(namespace)
+			return client.ServiceAccounts(namespace)
 		},
 		Namespaces: namespaces,
 		Objects:    serviceAccounts.Informer(),

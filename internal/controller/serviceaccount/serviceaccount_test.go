@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/peapod-dev/peapod/internal/controller/controllertest"
+	"github.com/peapod-dev/peapod/internal/kube"
 
+	"github.com/peapod-dev/peapod/internal/kube/kubefake"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 )
@@ -34,7 +34,7 @@ func terminatingCauseError() error {
 	return err
 }
 
-func countCreates(client *fake.Clientset) int {
+func countCreates(client *kubefake.Clientset) int {
 	n := 0
 	for _, action := range client.Actions() {
 		if action.GetVerb() == "create" && action.GetResource().Resource == "serviceaccounts" {
@@ -76,14 +76,14 @@ func TestSync(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			client := fake.NewClientset()
+			client := kubefake.NewClientset()
 			if tt.createErr != nil {
 				client.PrependReactor("create", "serviceaccounts", func(clienttesting.Action) (bool, runtime.Object, error) {
 					return true, nil, tt.createErr
 				})
 			}
-			factory := informers.NewSharedInformerFactory(client, 0)
-			namespaces, serviceAccounts := factory.Core().V1().Namespaces(), factory.Core().V1().ServiceAccounts()
+			factory := kube.NewInformerFactory(client)
+			namespaces, serviceAccounts := factory.Namespaces(), factory.ServiceAccounts()
 			c, err := New(client, namespaces, serviceAccounts, controllertest.DiscardLogger())
 			if err != nil {
 				t.Fatal(err)
@@ -108,7 +108,7 @@ func TestSync(t *testing.T) {
 				t.Errorf("%d creates, want %d", got, tt.wantCreates)
 			}
 			if tt.wantCreates == 1 && tt.createErr == nil {
-				sa, err := client.CoreV1().ServiceAccounts("team").Get(context.Background(), DefaultName, metav1.GetOptions{})
+				sa, err := client.ServiceAccounts("team").Get(context.Background(), DefaultName, metav1.GetOptions{})
 				if err != nil {
 					t.Fatalf("default ServiceAccount not created: %v", err)
 				}
@@ -120,10 +120,10 @@ func TestSync(t *testing.T) {
 	}
 }
 
-func runController(t *testing.T, client *fake.Clientset) func() {
+func runController(t *testing.T, client *kubefake.Clientset) func() {
 	t.Helper()
-	factory := informers.NewSharedInformerFactory(client, 0)
-	c, err := New(client, factory.Core().V1().Namespaces(), factory.Core().V1().ServiceAccounts(), controllertest.DiscardLogger())
+	factory := kube.NewInformerFactory(client)
+	c, err := New(client, factory.Namespaces(), factory.ServiceAccounts(), controllertest.DiscardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,24 +131,24 @@ func runController(t *testing.T, client *fake.Clientset) func() {
 }
 
 func TestControllerCreatesAndRecreates(t *testing.T) {
-	client := fake.NewClientset(namespace("existing", corev1.NamespaceActive))
+	client := kubefake.NewClientset(namespace("existing", corev1.NamespaceActive))
 	stop := runController(t, client)
 	defer stop()
 	ctx := context.Background()
 	exists := func(ns string) func() bool {
 		return func() bool {
-			_, err := client.CoreV1().ServiceAccounts(ns).Get(ctx, DefaultName, metav1.GetOptions{})
+			_, err := client.ServiceAccounts(ns).Get(ctx, DefaultName, metav1.GetOptions{})
 			return err == nil
 		}
 	}
 
 	controllertest.Eventually(t, "the namespace present at start has one", exists("existing"))
-	if _, err := client.CoreV1().Namespaces().Create(ctx, namespace("team", corev1.NamespaceActive), metav1.CreateOptions{}); err != nil {
+	if _, err := client.Namespaces().Create(ctx, namespace("team", corev1.NamespaceActive), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	controllertest.Eventually(t, "a new namespace gets one", exists("team"))
 
-	if err := client.CoreV1().ServiceAccounts("team").Delete(ctx, DefaultName, metav1.DeleteOptions{}); err != nil {
+	if err := client.ServiceAccounts("team").Delete(ctx, DefaultName, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	controllertest.Eventually(t, "a deleted one is recreated", exists("team"))
@@ -158,7 +158,7 @@ func TestControllerCreatesAndRecreates(t *testing.T) {
 }
 
 func TestControllerBacksOffWhenCreateFails(t *testing.T) {
-	client := fake.NewClientset(namespace("team", corev1.NamespaceActive))
+	client := kubefake.NewClientset(namespace("team", corev1.NamespaceActive))
 	var attempts atomic.Int32
 	client.PrependReactor("create", "serviceaccounts", func(clienttesting.Action) (bool, runtime.Object, error) {
 		attempts.Add(1)
