@@ -1,0 +1,290 @@
+package image
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"golang.org/x/sync/errgroup"
+)
+
+// PullOptions are per-pull settings.
+type PullOptions struct {
+	// PullSecrets are payloads of kubernetes.io/dockerconfigjson (.dockerconfigjson) or kubernetes.io/dockercfg
+	// (.dockercfg) Secrets, in the pod's imagePullSecrets order.
+	PullSecrets [][]byte
+}
+
+// PullResult describes a finished pull.
+type PullResult struct {
+	Image *Image
+	// Duration is how long the pull itself took.
+	Duration time.Duration
+	// Total includes waiting for a pull of the same reference that another caller had started.
+	Total time.Duration
+}
+
+// PullError is a failure to fetch an image from its registry (Kubernetes' ErrImagePull); Err carries the
+// registry's own message.
+type PullError struct {
+	Ref string
+	Err error
+}
+
+func (e *PullError) Error() string { return fmt.Sprintf("failed to pull image %q: %v", e.Ref, e.Err) }
+func (e *PullError) Unwrap() error { return e.Err }
+
+type pullOutcome struct {
+	id       string
+	duration time.Duration
+}
+
+// Pull fetches ref from its registry, unpacks the layers the store lacks and names the image by ref (and by its
+// repository digest). Concurrent pulls of one reference with the same credentials share one download; a layer
+// another pull is unpacking is awaited, not unpacked twice. Errors wrap ErrInvalidReference or are *PullError.
+func (s *Store) Pull(ctx context.Context, ref string, opts PullOptions) (*PullResult, error) {
+	start := time.Now()
+	r, err := ParseReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	kr, err := parseKeyring(opts.PullSecrets)
+	if err != nil {
+		return nil, &PullError{Ref: r.String(), Err: err}
+	}
+	creds := kr.lookup(r.Repository())
+	// Callers with different credentials must not share a pull: one might see an image the other may not.
+	h := sha256.New()
+	for _, c := range creds {
+		fmt.Fprintf(h, "%q %q %q\n", c.Username, c.Password, c.IdentityToken)
+	}
+	key := r.String() + " " + hex.EncodeToString(h.Sum(nil))
+	out, _, err := s.pulls.do(ctx, key, func(ctx context.Context) (*pullOutcome, error) {
+		began := time.Now()
+		id, err := s.pull(ctx, r, creds)
+		return &pullOutcome{id: id, duration: time.Since(began)}, err
+	})
+	if err != nil {
+		var pe *PullError
+		if errors.As(err, &pe) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		return nil, &PullError{Ref: r.String(), Err: err}
+	}
+	idx, err := s.readIndex()
+	if err != nil {
+		return nil, err
+	}
+	img, err := s.image(idx, out.id)
+	if err != nil {
+		return nil, err
+	}
+	return &PullResult{Image: img, Duration: out.duration, Total: time.Since(start)}, nil
+}
+
+func (s *Store) pull(ctx context.Context, r Reference, creds []authn.AuthConfig) (string, error) {
+	nameOpts := []name.Option{name.WithDefaultRegistry(name.DefaultRegistry)}
+	if plainHTTPAllowed(r.Registry(), s.opts.InsecureRegistries) {
+		nameOpts = append(nameOpts, name.Insecure)
+	}
+	nref, err := name.ParseReference(r.String(), nameOpts...)
+	if err != nil {
+		return "", fmt.Errorf("%w %q: %w", ErrInvalidReference, r.String(), err)
+	}
+	auths := []authn.Authenticator{authn.Anonymous}
+	if len(creds) > 0 {
+		auths = auths[:0]
+		for _, c := range creds {
+			auths = append(auths, authn.FromConfig(c))
+		}
+	}
+	tr := &schemeGuard{next: s.opts.Transport, insecure: s.opts.InsecureRegistries}
+	var desc *remote.Descriptor
+	var ropts []remote.Option
+	// Like the kubelet, try each matching credential in turn; only an authentication failure moves on.
+	for _, a := range auths {
+		ropts = []remote.Option{
+			remote.WithContext(ctx), remote.WithAuth(a), remote.WithTransport(tr),
+			remote.WithPlatform(s.platform), remote.WithUserAgent("peapod"),
+		}
+		desc, err = remote.Get(nref, ropts...)
+		if err == nil || !isAuthError(err) {
+			break
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	img, err := desc.Image()
+	if err != nil {
+		return "", err
+	}
+	rec, err := s.storeImage(ctx, img)
+	if err != nil {
+		return "", err
+	}
+	refs := []string{r.digestRef(desc.Digest.String())}
+	if desc.MediaType.IsIndex() {
+		rec.Index = desc.Digest.String()
+		if err := s.writeBlob(rec.Index, desc.Manifest); err != nil {
+			return "", err
+		}
+	}
+	if r.Digest() == "" {
+		refs = append(refs, r.String())
+	}
+	return rec.ID, s.commitRetrying(ctx, img, rec, refs)
+}
+
+// commitRetrying commits, unpacking again any layer a concurrent Remove took away meanwhile.
+func (s *Store) commitRetrying(ctx context.Context, img v1.Image, rec *record, refs []string) error {
+	var err error
+	for range 3 {
+		err = s.commit(ctx, rec, refs)
+		if !errors.Is(err, errLayerGone) {
+			return err
+		}
+		if _, err = s.storeImage(ctx, img); err != nil {
+			return err
+		}
+	}
+	return err
+}
+
+func isAuthError(err error) bool {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		return te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden
+	}
+	return false
+}
+
+// storeImage writes an image's manifest and config blobs and makes sure all its layers are unpacked.
+func (s *Store) storeImage(ctx context.Context, img v1.Image) (*record, error) {
+	cfgName, err := img.ConfigName()
+	if err != nil {
+		return nil, fmt.Errorf("image config: %w", err)
+	}
+	rawCfg, err := img.RawConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("image config: %w", err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("image config: %w", err)
+	}
+	if p := cfg.Platform(); p != nil && p.OS != "" && !p.Satisfies(s.platform) {
+		return nil, fmt.Errorf("image is for %s, this node is %s", p, s.platform.String())
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("image manifest: %w", err)
+	}
+	rawManifest, err := img.RawManifest()
+	if err != nil {
+		return nil, fmt.Errorf("image manifest: %w", err)
+	}
+	manifest, err := img.Manifest()
+	if err != nil {
+		return nil, fmt.Errorf("image manifest: %w", err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("image layers: %w", err)
+	}
+	if len(layers) != len(cfg.RootFS.DiffIDs) {
+		return nil, fmt.Errorf("image has %d layers but its config lists %d diffIDs", len(layers), len(cfg.RootFS.DiffIDs))
+	}
+	rec := &record{ID: cfgName.String(), Manifest: digest.String(), Size: manifest.Config.Size}
+	for _, l := range manifest.Layers {
+		rec.Size += l.Size
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.opts.LayerJobs)
+	for i, l := range layers {
+		diffID := cfg.RootFS.DiffIDs[i].String()
+		rec.Layers = append(rec.Layers, diffID)
+		g.Go(func() error { return s.ensureLayer(gctx, diffID, l) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := s.writeBlob(rec.Manifest, rawManifest); err != nil {
+		return nil, err
+	}
+	if err := s.writeBlob(rec.ID, rawCfg); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// ensureLayer unpacks a layer unless it is on disk; one unpack per diffID runs at a time in this process, and
+// the final rename settles a race with another process.
+func (s *Store) ensureLayer(ctx context.Context, diffID string, l v1.Layer) error {
+	dir := s.layerDir(diffID)
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	_, _, err := s.layers.do(ctx, diffID, func(ctx context.Context) (struct{}, error) {
+		if _, err := os.Stat(dir); err == nil {
+			return struct{}{}, nil
+		}
+		return struct{}{}, s.unpack(ctx, diffID, l, dir)
+	})
+	return err
+}
+
+func (s *Store) unpack(ctx context.Context, diffID string, l v1.Layer, dir string) error {
+	tmp, err := s.tempDir()
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	fsDir := filepath.Join(tmp, "fs")
+	if err := os.Mkdir(fsDir, 0o755); err != nil {
+		return fmt.Errorf("layer %s: %w", diffID, err)
+	}
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", diffID, err)
+	}
+	defer rc.Close()
+	if _, err := unpackLayer(ctx, rc, fsDir, diffID); err != nil {
+		return fmt.Errorf("layer %s: %w", diffID, err)
+	}
+	if err := rc.Close(); err != nil {
+		return fmt.Errorf("layer %s: %w", diffID, err)
+	}
+	if err := os.Rename(fsDir, dir); err != nil {
+		if _, serr := os.Stat(dir); serr == nil {
+			return nil // another process unpacked it first
+		}
+		return fmt.Errorf("layer %s: %w", diffID, err)
+	}
+	return nil
+}
+
+// schemeGuard lets go-containerregistry fall back to plain HTTP only for registries we allow it for: its own
+// heuristic also accepts private (RFC 1918) addresses.
+type schemeGuard struct {
+	next     http.RoundTripper
+	insecure []string
+}
+
+func (g *schemeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !plainHTTPAllowed(req.URL.Host, g.insecure) {
+		return nil, fmt.Errorf("refusing plain HTTP to %s: not a loopback or insecure registry", req.URL.Host)
+	}
+	return g.next.RoundTrip(req)
+}
