@@ -43,6 +43,16 @@ func newDefinitionNamer(scheme *runtime.Scheme) *definitionNamer {
 	return n
 }
 
+// typeNames returns the Go type names of the kinds, sorted.
+func (n *definitionNamer) typeNames() []string {
+	names := make([]string, 0, len(n.kinds))
+	for name := range n.kinds {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
 // name implements common.Config.GetDefinitionName.
 func (n *definitionNamer) name(typeName string) (string, spec.Extensions) {
 	kinds, ok := n.kinds[typeName]

@@ -9,6 +9,7 @@ package openapi
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -47,7 +48,9 @@ const (
 // for documents that only kubectl explain, validation and server-side apply read. So each is built on first
 // use, exactly once: the v2 document on the first /openapi/v2 request, the v3 documents and the type
 // converter together on the first /openapi/v3 request or type conversion. A built document is serialized to
-// JSON at once and only the bytes are kept (protobuf is derived from them on first demand).
+// JSON at once and only the bytes are kept (protobuf is derived from them on first demand). The type converter
+// is built on its own, on the first conversion (the server's first write), from the served kinds'
+// definitions alone: server-side apply must not make every start build and serialize the v3 documents.
 type Docs struct {
 	namer  *definitionNamer
 	groups []*groupRoutes
@@ -60,13 +63,16 @@ type Docs struct {
 	v3Once sync.Once
 	v3     *v3Build
 	v3Err  error
+
+	tcOnce sync.Once
+	tc     managedfields.TypeConverter
+	tcErr  error
 }
 
 // v3Build is the outcome of building the v3 documents.
 type v3Build struct {
 	index         *serialized
 	groupVersions map[string]*serialized // by index key: "api/v1", "apis/coordination.k8s.io/v1"
-	typeConverter managedfields.TypeConverter
 }
 
 // New lays out the OpenAPI v2 document and one v3 document per group version for the given resources, with
@@ -114,8 +120,7 @@ func (d *Docs) buildV2() (*serialized, error) {
 	return d.v2, d.v2Err
 }
 
-// buildV3 builds every group version's v3 document (the index needs all of their hashes anyway) and the
-// type converter, once.
+// buildV3 builds every group version's v3 document (the index needs all of their hashes anyway), once.
 func (d *Docs) buildV3() (*v3Build, error) {
 	d.v3Once.Do(func() {
 		d.v3, d.v3Err = d.doBuildV3()
@@ -127,14 +132,10 @@ func (d *Docs) doBuildV3() (*v3Build, error) {
 	cfg := v3Config(d.namer)
 	built := &v3Build{groupVersions: map[string]*serialized{}}
 	index := handler3.OpenAPIV3Discovery{Paths: map[string]handler3.OpenAPIV3DiscoveryGroupVersion{}}
-	models := map[string]*spec.Schema{}
 	for _, g := range d.groups {
 		doc, err := builder3.BuildOpenAPISpecFromRoutes([]common.RouteContainer{g}, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("build OpenAPI v3 for %s: %w", g.gv, err)
-		}
-		for name, s := range doc.Components.Schemas {
-			models[name] = s
 		}
 		data, err := json.Marshal(doc)
 		if err != nil {
@@ -151,13 +152,60 @@ func (d *Docs) doBuildV3() (*v3Build, error) {
 		return nil, fmt.Errorf("serialize OpenAPI v3 index: %w", err)
 	}
 	built.index = newSerialized(data, nil)
-	// kube-apiserver builds its type converter from the v3 schemas too: they carry the list-type and
-	// map-key extensions structured merge needs, and the kinds to index them by.
-	built.typeConverter, err = managedfields.NewTypeConverter(models, false)
-	if err != nil {
-		return nil, fmt.Errorf("build type converter: %w", err)
-	}
 	return built, nil
+}
+
+// buildTypeConverter builds the type converter once. kube-apiserver builds its converter from the v3
+// component schemas: they carry the list-type and map-key extensions structured merge needs, and the kinds
+// to index them by. This makes the same schemas as the v3 builder does (v3 references, the kinds as
+// x-kubernetes-group-version-kind), but only for the served kinds and what they
+// reference, without routes, documents or JSON. References are not wrapped in allOf as in the documents:
+// the conversion to structured-merge-diff schemas reads both forms the same, and wrapping would be most of
+// the cost.
+func (d *Docs) buildTypeConverter() (managedfields.TypeConverter, error) {
+	d.tcOnce.Do(func() {
+		d.tc, d.tcErr = managedfields.NewTypeConverter(d.converterSchemas(), false)
+		if d.tcErr != nil {
+			d.tcErr = fmt.Errorf("build type converter: %w", d.tcErr)
+		}
+	})
+	return d.tc, d.tcErr
+}
+
+// converterSchemas returns the v3 component schemas of every kind in the scheme and of the definitions they
+// depend on, by definition name.
+func (d *Docs) converterSchemas() map[string]*spec.Schema {
+	definitions := generated.GetOpenAPIDefinitions(func(name string) spec.Ref {
+		defName, _ := d.namer.name(name)
+		return spec.MustCreateRef("#/components/schemas/" + common.EscapeJsonPointer(defName))
+	})
+	schemas := map[string]*spec.Schema{}
+	var add func(typeName string)
+	add = func(typeName string) {
+		name, extensions := d.namer.name(typeName)
+		definition, ok := definitions[typeName]
+		if _, done := schemas[name]; done || !ok {
+			return
+		}
+		s := &spec.Schema{
+			VendorExtensible:   spec.VendorExtensible{Extensions: maps.Clone(definition.Schema.Extensions)},
+			SchemaProps:        definition.Schema.SchemaProps,
+			SwaggerSchemaProps: definition.Schema.SwaggerSchemaProps,
+		}
+		if len(extensions) > 0 && s.Extensions == nil {
+			s.Extensions = spec.Extensions{}
+		}
+		maps.Copy(s.Extensions, extensions)
+		delete(s.Extensions, common.ExtensionV2Schema)
+		schemas[name] = s
+		for _, dependency := range definition.Dependencies {
+			add(dependency)
+		}
+	}
+	for _, typeName := range d.namer.typeNames() {
+		add(typeName)
+	}
+	return schemas
 }
 
 // ServeHTTP serves /openapi/v2, the /openapi/v3 index and /openapi/v3/<group version path>, gzipped when
@@ -204,7 +252,7 @@ func (d *Docs) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // TypeConverter converts objects of the served kinds to and from structured-merge-diff typed values, for
-// server-side apply and managedFields. It is built with the v3 documents, on its first conversion.
+// server-side apply and managedFields. It is built on its first conversion.
 func (d *Docs) TypeConverter() managedfields.TypeConverter {
 	return lazyTypeConverter{d}
 }
@@ -213,19 +261,19 @@ func (d *Docs) TypeConverter() managedfields.TypeConverter {
 type lazyTypeConverter struct{ d *Docs }
 
 func (l lazyTypeConverter) ObjectToTyped(obj runtime.Object, opts ...typed.ValidationOptions) (*typed.TypedValue, error) {
-	built, err := l.d.buildV3()
+	tc, err := l.d.buildTypeConverter()
 	if err != nil {
 		return nil, err
 	}
-	return built.typeConverter.ObjectToTyped(obj, opts...)
+	return tc.ObjectToTyped(obj, opts...)
 }
 
 func (l lazyTypeConverter) TypedToObject(value *typed.TypedValue) (runtime.Object, error) {
-	built, err := l.d.buildV3()
+	tc, err := l.d.buildTypeConverter()
 	if err != nil {
 		return nil, err
 	}
-	return built.typeConverter.TypedToObject(value)
+	return tc.TypedToObject(value)
 }
 
 // newScheme registers the served kinds, their lists, the subresource kinds and the meta.k8s.io options and
