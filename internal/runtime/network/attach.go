@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"strings"
 
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
@@ -104,6 +106,11 @@ func (n *Network) attach(ctx context.Context, id string, ns netns.NsHandle, br n
 	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: podIfname, PeerNamespace: netlink.NsFd(ns)}
 	if err := netlink.LinkAdd(veth); err != nil {
 		return fmt.Errorf("create veth %s: %w", att.HostVeth, err)
+	}
+	// With br_netfilter, a pod's packet to its own hostPort is DNATed at the bridge and sent back out of the
+	// port it came in on, which a bridge does only in hairpin mode.
+	if err := netlink.LinkSetHairpin(veth, true); err != nil {
+		return fmt.Errorf("hairpin on veth %s: %w", att.HostVeth, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -286,8 +293,8 @@ func (n *Network) Detach(ctx context.Context, id string) error {
 	return nil
 }
 
-// Reconcile detaches every pod not in liveIDs: their addresses, hostPorts and veths, as left by pods that ended
-// while the agent was down.
+// Reconcile detaches every pod not in liveIDs and deletes its network namespace: the state left by pods that
+// ended while the agent was down. liveIDs must include the pods being started.
 func (n *Network) Reconcile(ctx context.Context, liveIDs []string) error {
 	live := make(map[string]bool, len(liveIDs))
 	liveVeths := make(map[string]bool, len(liveIDs))
@@ -320,6 +327,29 @@ func (n *Network) Reconcile(ctx context.Context, liveIDs []string) error {
 		}
 	} else if !isNotFound(err) {
 		errs = append(errs, fmt.Errorf("reconcile: bridge %s: %w", n.cfg.Bridge, err))
+	}
+	if err := n.deleteStaleNetNS(ctx, live); err != nil {
+		errs = append(errs, fmt.Errorf("reconcile: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// deleteStaleNetNS deletes the namespaces in NetNSDir that NewNetNS made for pods not in live.
+func (n *Network) deleteStaleNetNS(ctx context.Context, live map[string]bool) error {
+	entries, err := os.ReadDir(n.cfg.NetNSDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		id, ok := strings.CutPrefix(e.Name(), netnsNamePrefix)
+		if !ok || live[id] || validateID(id) != nil {
+			continue
+		}
+		errs = append(errs, n.DeleteNetNS(ctx, id))
 	}
 	return errors.Join(errs...)
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -49,6 +50,7 @@ func testConfig(t testing.TB, podBits int) Config {
 			continue
 		}
 		return Config{
+			NetNSDir:    testNetNSDir(t),
 			Bridge:      bridge,
 			ClusterCIDR: cluster,
 			PodCIDR:     netip.PrefixFrom(cluster.Addr(), podBits),
@@ -58,6 +60,19 @@ func testConfig(t testing.TB, podBits int) Config {
 	}
 	t.Fatal("no free 10.244.x.0/24 for the test")
 	return Config{}
+}
+
+// testNetNSDir is a NetNSDir of the test's own, so that nothing a test does (Reconcile included) touches the
+// node's /run/netns. NewNetNS makes it a mount point; it is unmounted when the test ends.
+func testNetNSDir(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "netns")
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
 }
 
 func routeOverlaps(routes []netlink.Route, p netip.Prefix) bool {

@@ -104,6 +104,22 @@ func TestHostPort(t *testing.T) {
 		})
 	}
 
+	t.Run("namespace as a container sees it", func(t *testing.T) {
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"ip", "-4", "-o", "addr", "show", "dev", "eth0"}, fmt.Sprintf("inet %s/%d", b.IP, b.PrefixLen)},
+			{[]string{"ip", "route", "show", "default"}, "default via " + b.Gateway.String() + " dev eth0"},
+			{[]string{"ip", "-o", "link", "show", "lo"}, "state UNKNOWN"},
+		} {
+			out, err := exec.Command("nsenter", append([]string{"--net=" + pathB}, tc.args...)...).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), tc.want) {
+				t.Errorf("nsenter %s: %q, %v; want %q", strings.Join(tc.args, " "), out, err, tc.want)
+			}
+		}
+	})
+
 	t.Run("other protocol on the same port", func(t *testing.T) {
 		newPod(t, n, "udp", PortMapping{Protocol: UDP, ContainerPort: 53, HostPort: hostPort})
 	})
@@ -116,6 +132,40 @@ func TestHostPort(t *testing.T) {
 			t.Errorf("hostPort %s still answers %q after Detach", local, got)
 		}
 	})
+}
+
+// TestHostPortFromPods uses a node address inside the test's cluster CIDR, so that a packet the DNAT missed hits
+// the unreachable route instead of leaving the machine.
+func TestHostPortFromPods(t *testing.T) {
+	requireRoot(t)
+	cfg := testConfig(t, 25)
+	b4 := cfg.ClusterCIDR.Addr().As4()
+	b4[3] = 200
+	nodeIP := netip.AddrFrom4(b4)
+	cfg.NodeIPs = []netip.Addr{nodeIP}
+	n := setUp(t, cfg)
+	hostPort := freeLoopbackPort(t)
+	_, pathA, _ := newPod(t, n, "a")
+	_, pathB, b := newPod(t, n, "b", PortMapping{Protocol: TCP, ContainerPort: 8080, HostPort: hostPort})
+	echoSource(t, pathB, "pod-b", ":8080")
+	published := netip.AddrPortFrom(nodeIP, hostPort).String()
+
+	for _, tc := range []struct {
+		name, from string
+	}{
+		{"other pod", pathA},
+		{"the pod itself", pathB},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ask(tc.from, published)
+			if err != nil {
+				t.Fatalf("connect to %s: %v", published, err)
+			}
+			if want := "pod-b " + b.Gateway.String(); got != want {
+				t.Errorf("%s answered %q, want %q", published, got, want)
+			}
+		})
+	}
 }
 
 func TestAttachErrorsNameThePodAndStep(t *testing.T) {
@@ -244,6 +294,9 @@ func TestStateSurvivesANewNetworkValue(t *testing.T) {
 	if _, err := netlink.LinkByName(vethName(bID)); err != nil {
 		t.Errorf("Reconcile removed the live pod's veth: %v", err)
 	}
+	if isNetNS(pathA) || !isNetNS(third.NetNSPath(bID)) {
+		t.Errorf("after Reconcile: a's netns mounted %v (want false), b's %v (want true)", isNetNS(pathA), isNetNS(third.NetNSPath(bID)))
+	}
 	allocs, _ = third.ipam.Allocations()
 	if want := map[netip.Addr]string{b.IP: bID}; fmt.Sprint(allocs) != fmt.Sprint(want) {
 		t.Errorf("allocations after Reconcile = %v, want %v", allocs, want)
@@ -273,6 +326,8 @@ func TestEnsureInstallsRouteAndMasquerade(t *testing.T) {
 		fmt.Sprintf(`oifname "%s" ip saddr 127.0.0.0/8 masquerade`, cfg.Bridge),
 		"ip daddr 192.0.2.200 jump hostports",
 		"ip daddr 127.0.0.1 jump hostports",
+		fmt.Sprintf(`oifname "%s" ip saddr %s ct status dnat masquerade`, cfg.Bridge, cfg.PodCIDR),
+		fmt.Sprintf(`iifname "%s" ip daddr 127.0.0.0/8 ct status ! dnat drop`, cfg.Bridge),
 	} {
 		if !strings.Contains(after, want) {
 			t.Errorf("table lacks %q:\n%s", want, after)
@@ -404,7 +459,7 @@ func TestDetachAndTeardownLeaveNothing(t *testing.T) {
 
 func TestNetNS(t *testing.T) {
 	requireRoot(t)
-	n, err := New(Config{StateDir: t.TempDir()})
+	n, err := New(Config{StateDir: t.TempDir(), NetNSDir: testNetNSDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -88,6 +88,13 @@ func (r nftRules) ensure(c *nftables.Conn) {
 		matchIfname(expr.MetaKeyOIFNAME, r.cfg.Bridge),
 		matchAddr(offSaddr, loopback, expr.CmpOpEq)...),
 		&expr.Masq{})...)
+	// A pod using a hostPort, its own included: the receiving pod would answer the sender directly over the
+	// bridge, bypassing the un-DNAT, and a pod drops a packet from its own address.
+	add(chainPostrouting, append(append(append(
+		matchIfname(expr.MetaKeyOIFNAME, r.cfg.Bridge),
+		matchAddr(offSaddr, r.cfg.PodCIDR, expr.CmpOpEq)...),
+		matchCtDNAT(expr.CmpOpNeq)...),
+		&expr.Masq{})...)
 
 	// route_localnet on the bridge (needed for the 127.0.0.1 hostPorts) would also let a pod with NET_RAW reach
 	// the node's loopback services; drop such packets unless they belong to a DNATed connection, as
@@ -95,11 +102,18 @@ func (r nftRules) ensure(c *nftables.Conn) {
 	add(chainInput, append(append(append(
 		matchIfname(expr.MetaKeyIIFNAME, r.cfg.Bridge),
 		matchAddr(offDaddr, loopback, expr.CmpOpEq)...),
+		matchCtDNAT(expr.CmpOpEq)...),
+		&expr.Verdict{Kind: expr.VerdictDrop})...)
+}
+
+// matchCtDNAT compares the connection's DNAT status bit with 0: CmpOpNeq matches DNATed connections.
+func matchCtDNAT(op expr.CmpOp) []expr.Any {
+	return []expr.Any{
 		&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
 			Mask: binaryutil.NativeEndian.PutUint32(ipsDstNAT), Xor: binaryutil.NativeEndian.PutUint32(0)},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)}),
-		&expr.Verdict{Kind: expr.VerdictDrop})...)
+		&expr.Cmp{Op: op, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
+	}
 }
 
 // Offsets of the IPv4 header's addresses.
