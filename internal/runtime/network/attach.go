@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/google/nftables"
@@ -16,7 +17,7 @@ import (
 
 const podIfname = "eth0"
 
-func validatePorts(ports []PortMapping) error {
+func (n *Network) validatePorts(ports []PortMapping) error {
 	for i, m := range ports {
 		if m.Protocol.number() == 0 {
 			return fmt.Errorf("hostPort %s: protocol must be tcp, udp or sctp", m)
@@ -24,8 +25,8 @@ func validatePorts(ports []PortMapping) error {
 		if m.HostPort == 0 || m.ContainerPort == 0 {
 			return fmt.Errorf("hostPort %s: ports must not be 0", m)
 		}
-		if m.HostIP.IsValid() && !m.HostIP.Unmap().Is4() {
-			return fmt.Errorf("hostPort %s: only IPv4 host IPs are supported", m)
+		if m.HostIP.IsValid() && !n.publishesOn(m.HostIP) {
+			return fmt.Errorf("hostPort %s: host IP %s is neither one of the node IPs %v nor 127.0.0.1", m, m.HostIP, n.cfg.NodeIPs)
 		}
 		for _, o := range ports[:i] {
 			if m.conflicts(o) {
@@ -34,6 +35,11 @@ func validatePorts(ports []PortMapping) error {
 		}
 	}
 	return nil
+}
+
+// publishesOn reports whether Ensure sends hostPort traffic for ip to the hostports chain.
+func (n *Network) publishesOn(ip netip.Addr) bool {
+	return ip == netip.AddrFrom4([4]byte{127, 0, 0, 1}) || slices.Contains(n.cfg.NodeIPs, ip)
 }
 
 // normalizePorts makes 0.0.0.0 the zero HostIP, as both mean every address.
@@ -51,14 +57,15 @@ func normalizePorts(ports []PortMapping) []PortMapping {
 
 // Attach connects the network namespace at req.NetNSPath to the bridge: an address from the pod CIDR, a veth
 // whose pod end is eth0 with a default route via the gateway, lo up, and the hostPorts. Attaching an ID again
-// rebuilds its veth and hostPorts and keeps its address. On error nothing of the attempt is left.
+// rebuilds its veth and hostPorts and keeps its address. On error nothing is left of the attempt, nor of an
+// earlier Attach of the ID.
 func (n *Network) Attach(ctx context.Context, req AttachRequest) (Attachment, error) {
 	id := req.ID
 	if err := validateID(id); err != nil {
 		return Attachment{}, fmt.Errorf("attach: %w", err)
 	}
 	ports := normalizePorts(req.HostPorts)
-	if err := validatePorts(ports); err != nil {
+	if err := n.validatePorts(ports); err != nil {
 		return Attachment{}, fmt.Errorf("attach %s: %w", id, err)
 	}
 	if err := ctx.Err(); err != nil {

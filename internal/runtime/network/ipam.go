@@ -201,6 +201,8 @@ func (a *ipam) Destroy() error {
 	if err := os.RemoveAll(a.dir); err != nil {
 		return fmt.Errorf("ipam: %w", err)
 	}
+	// The parent holds the directories of other pod CIDRs, if any; it goes only when empty.
+	os.Remove(filepath.Dir(a.dir))
 	a.loaded = false
 	a.owner, a.byID = nil, nil
 	return nil

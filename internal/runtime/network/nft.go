@@ -75,7 +75,7 @@ func (r nftRules) ensure(c *nftables.Conn) {
 		add(chainOutput, append(matchAddr(offDaddr, netip.PrefixFrom(ip, 32), expr.CmpOpEq), jump)...)
 	}
 	// ...and from local clients on 127.0.0.1 too, never from outside (that would be CVE-2020-8558).
-	add(chainOutput, append(matchAddr(offDaddr, netip.PrefixFrom(netip.MustParseAddr("127.0.0.1"), 32), expr.CmpOpEq), jump)...)
+	add(chainOutput, append(matchAddr(offDaddr, netip.PrefixFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 32), expr.CmpOpEq), jump)...)
 
 	// Pods reach the world with the node's address; pod to pod keeps the sender's address.
 	add(chainPostrouting, append(append(
