@@ -41,7 +41,20 @@ func (s *Store) Import(ctx context.Context, path string) ([]*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("import %s: %w", path, err)
 	}
+	idx, err := s.readIndex()
+	if err != nil {
+		return nil, err
+	}
+	var out []*Image
 	rec := archiveRecord{Size: st.Size(), ModTime: st.ModTime().UnixNano(), Images: ids}
+	for _, id := range ids {
+		img, err := s.image(idx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, img)
+		rec.Names = append(append(rec.Names, img.RepoTags...), img.RepoDigests...)
+	}
 	err = s.withLock(ctx, func() error {
 		idx, err := s.readIndex()
 		if err != nil {
@@ -53,23 +66,11 @@ func (s *Store) Import(ctx context.Context, path string) ([]*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx, err := s.readIndex()
-	if err != nil {
-		return nil, err
-	}
-	var out []*Image
-	for _, id := range ids {
-		img, err := s.image(idx, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, img)
-	}
 	return out, nil
 }
 
-// ImportDir imports every archive in dir (files and OCI layout directories, hidden ones skipped) that was not
-// imported before in the same version (size and modification time) with its images still present.
+// ImportDir imports every archive in dir (files and OCI layout directories, hidden ones skipped) unless it was
+// imported before in the same version (size and modification time) and its images still carry its names.
 func (s *Store) ImportDir(ctx context.Context, dir string) ([]*Image, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -103,7 +104,7 @@ func (s *Store) ImportDir(ctx context.Context, dir string) ([]*Image, error) {
 				continue
 			}
 		}
-		if rec, ok := idx.Archives[p]; ok && rec.Size == st.Size() && rec.ModTime == st.ModTime().UnixNano() && s.allPresent(rec.Images) {
+		if rec, ok := idx.Archives[p]; ok && rec.Size == st.Size() && rec.ModTime == st.ModTime().UnixNano() && s.stillImported(idx, rec) {
 			continue
 		}
 		imgs, err := s.Import(ctx, p)
@@ -116,9 +117,14 @@ func (s *Store) ImportDir(ctx context.Context, dir string) ([]*Image, error) {
 	return out, errors.Join(errs...)
 }
 
-func (s *Store) allPresent(ids []string) bool {
-	for _, id := range ids {
+func (s *Store) stillImported(idx *indexFile, rec archiveRecord) bool {
+	for _, id := range rec.Images {
 		if _, err := os.Stat(s.recordPath(id)); err != nil {
+			return false
+		}
+	}
+	for _, n := range rec.Names {
+		if _, ok := idx.Refs[n]; !ok {
 			return false
 		}
 	}

@@ -89,6 +89,7 @@ type archiveRecord struct {
 	Size    int64    `json:"size"`
 	ModTime int64    `json:"modTime"` // unix nanoseconds
 	Images  []string `json:"images"`
+	Names   []string `json:"names,omitempty"`
 }
 
 // Open opens (creating if needed) the store at root.

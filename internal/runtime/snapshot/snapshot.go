@@ -1,0 +1,276 @@
+// Package snapshot mounts container root filesystems: an overlayfs of read-only image layers under a private
+// writable upper directory, one snapshot per container, kept under a root directory so that a restarted agent
+// finds them again.
+//
+// Each snapshot lives in <root>/<id>/ with upper/ (the container's writes), work/ (overlayfs' scratch),
+// rootfs/ (the mount point, handed to the OCI runtime) and lower.json (the layers it was prepared with).
+package snapshot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Snapshotter prepares and removes overlay snapshots under a root directory. It is safe for concurrent use
+// within one process; one process at a time should own a root.
+type Snapshotter struct {
+	root string
+	mu   sync.Mutex // serialises Prepare and Remove: each checks the mount state before acting on it
+}
+
+// Snapshot is a prepared (or left over) snapshot.
+type Snapshot struct {
+	ID        string
+	Rootfs    string
+	Mounted   bool
+	LowerDirs []string // bottom first, as given to Prepare
+}
+
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+// New returns a Snapshotter keeping snapshots under root, creating it if needed.
+func New(root string) (*Snapshotter, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("snapshots %q: %w", root, err)
+	}
+	if err := os.MkdirAll(abs, 0o711); err != nil {
+		return nil, fmt.Errorf("snapshots: %w", err)
+	}
+	return &Snapshotter{root: abs}, nil
+}
+
+func (s *Snapshotter) dir(id string) (string, error) {
+	if !validID.MatchString(id) {
+		return "", fmt.Errorf("snapshot id %q: want 1-128 of [A-Za-z0-9_.-], not starting with . _ or -", id)
+	}
+	return filepath.Join(s.root, id), nil
+}
+
+// Prepare mounts an overlay of lowerDirs (bottom first, as image.Image.LayerDirs lists them) with a fresh or
+// existing upper directory and returns the root filesystem path. Preparing a mounted snapshot again with the
+// same layers returns the same path; with other layers it fails. A snapshot left unmounted (after a reboot)
+// is mounted again over its existing upper directory, keeping the container's writes.
+func (s *Snapshotter) Prepare(ctx context.Context, id string, lowerDirs []string) (string, error) {
+	dir, err := s.dir(id)
+	if err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	for _, l := range lowerDirs {
+		if !filepath.IsAbs(l) {
+			return "", fmt.Errorf("snapshot %s: lower dir %q is not absolute", id, l)
+		}
+		if st, err := os.Stat(l); err != nil || !st.IsDir() {
+			return "", fmt.Errorf("snapshot %s: lower dir %q is not a directory (%v)", id, l, err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rootfs := filepath.Join(dir, "rootfs")
+	if prev, err := readLower(dir); err == nil {
+		if !slices.Equal(prev, lowerDirs) {
+			return "", fmt.Errorf("snapshot %s exists with other layers", id)
+		}
+		mounted, err := isMountPoint(rootfs)
+		if err != nil {
+			return "", fmt.Errorf("snapshot %s: %w", id, err)
+		}
+		if mounted {
+			return rootfs, nil
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("snapshot %s: %w", id, err)
+	}
+	for _, d := range []string{"upper", "work", "rootfs", "empty"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return "", fmt.Errorf("snapshot %s: %w", id, err)
+		}
+	}
+	if err := writeLower(dir, lowerDirs); err != nil {
+		return "", fmt.Errorf("snapshot %s: %w", id, err)
+	}
+	lowers := slices.Clone(lowerDirs)
+	slices.Reverse(lowers) // overlayfs lists the top layer first
+	if len(lowers) == 0 {
+		lowers = []string{filepath.Join(dir, "empty")} // overlayfs needs one lower layer
+	}
+	if err := mountOverlay(lowers, filepath.Join(dir, "upper"), filepath.Join(dir, "work"), rootfs); err != nil {
+		return "", fmt.Errorf("snapshot %s: %w", id, err)
+	}
+	return rootfs, nil
+}
+
+// mountOverlay mounts with mount(2) when the options fit in the page the kernel copies them into, and otherwise
+// with the new mount API, which takes one lower layer per fsconfig call ("lowerdir+", Linux 6.8).
+func mountOverlay(lowers []string, upper, work, target string) error {
+	for _, p := range append([]string{upper, work}, lowers...) {
+		if strings.ContainsAny(p, ",:\\") {
+			return fmt.Errorf("overlay path %q contains one of , : \\", p)
+		}
+	}
+	opts := "lowerdir=" + strings.Join(lowers, ":") + ",upperdir=" + upper + ",workdir=" + work
+	if len(opts) < os.Getpagesize() {
+		if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
+			return fmt.Errorf("mounting overlay on %s: %w", target, err)
+		}
+		return nil
+	}
+	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("%d lower layers need %d bytes of mount options (limit %d) and the new mount API: %w",
+			len(lowers), len(opts), os.Getpagesize()-1, err)
+	}
+	defer unix.Close(fsfd)
+	if err := unix.FsconfigSetString(fsfd, "source", "overlay"); err != nil {
+		return fmt.Errorf("overlay source: %w", err)
+	}
+	for _, l := range lowers {
+		if err := unix.FsconfigSetString(fsfd, "lowerdir+", l); err != nil {
+			return fmt.Errorf("%d lower layers exceed the mount options page (%d bytes) and the kernel refused "+
+				"overlay's lowerdir+ (needs Linux 6.8) for %s: %w", len(lowers), len(opts), l, err)
+		}
+	}
+	if err := unix.FsconfigSetString(fsfd, "upperdir", upper); err != nil {
+		return fmt.Errorf("overlay upperdir: %w", err)
+	}
+	if err := unix.FsconfigSetString(fsfd, "workdir", work); err != nil {
+		return fmt.Errorf("overlay workdir: %w", err)
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return fmt.Errorf("creating overlay: %w", err)
+	}
+	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("fsmount overlay: %w", err)
+	}
+	defer unix.Close(mfd)
+	if err := unix.MoveMount(mfd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("attaching overlay at %s: %w", target, err)
+	}
+	return nil
+}
+
+// isMountPoint tells a mounted rootfs by its device differing from its parent's; an overlay always has its own.
+func isMountPoint(p string) (bool, error) {
+	var st, parent unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		return false, err
+	}
+	if err := unix.Lstat(filepath.Dir(p), &parent); err != nil {
+		return false, err
+	}
+	return st.Dev != parent.Dev, nil
+}
+
+func readLower(dir string) ([]string, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "lower.json"))
+	if err != nil {
+		return nil, err
+	}
+	var l []string
+	if err := json.Unmarshal(data, &l); err != nil {
+		return nil, fmt.Errorf("lower.json: %w", err)
+	}
+	return l, nil
+}
+
+func writeLower(dir string, lowers []string) error {
+	if lowers == nil {
+		lowers = []string{}
+	}
+	data, err := json.Marshal(lowers)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, ".lower.json.tmp")
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, "lower.json"))
+}
+
+// Remove unmounts a snapshot and deletes it with the container's writes. Removing a missing snapshot is not an
+// error.
+func (s *Snapshotter) Remove(ctx context.Context, id string) error {
+	dir, err := s.dir(id)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rootfs := filepath.Join(dir, "rootfs")
+	// Several mounts may be stacked on the rootfs (a Prepare raced by hand, a bind mount on top): peel them.
+	for range 16 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		mounted, err := isMountPoint(rootfs)
+		if err != nil {
+			return fmt.Errorf("snapshot %s: %w", id, err)
+		}
+		if !mounted {
+			// Deleting while still mounted would reach into whatever is mounted below; only now is it safe.
+			if err := os.RemoveAll(dir); err != nil {
+				return fmt.Errorf("snapshot %s: %w", id, err)
+			}
+			return nil
+		}
+		err = unix.Unmount(rootfs, 0)
+		if errors.Is(err, unix.EBUSY) {
+			// Still in use (a process's cwd, a submount): detach now, the kernel frees it when the last user goes.
+			err = unix.Unmount(rootfs, unix.MNT_DETACH)
+		}
+		if err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("snapshot %s: unmounting: %w", id, err)
+		}
+	}
+	return fmt.Errorf("snapshot %s: still mounted after 16 unmounts", id)
+}
+
+// List returns the snapshots under the root, mounted or not, ordered by ID.
+func (s *Snapshotter) List(ctx context.Context) ([]Snapshot, error) {
+	entries, err := os.ReadDir(s.root)
+	if err != nil {
+		return nil, fmt.Errorf("snapshots: %w", err)
+	}
+	var out []Snapshot
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !e.IsDir() || !validID.MatchString(e.Name()) {
+			continue
+		}
+		dir := filepath.Join(s.root, e.Name())
+		lowers, err := readLower(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			lowers = nil // cut short before its layers were recorded: still listed, so it can be removed
+		} else if err != nil {
+			return nil, fmt.Errorf("snapshot %s: %w", e.Name(), err)
+		}
+		rootfs := filepath.Join(dir, "rootfs")
+		mounted, err := isMountPoint(rootfs)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot %s: %w", e.Name(), err)
+		}
+		out = append(out, Snapshot{ID: e.Name(), Rootfs: rootfs, Mounted: mounted, LowerDirs: lowers})
+	}
+	return out, nil
+}
