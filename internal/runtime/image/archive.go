@@ -144,14 +144,15 @@ func (s *Store) importPath(ctx context.Context, p string, st os.FileInfo) ([]str
 	if err != nil {
 		return nil, err
 	}
-	names, err := tarNames(p)
+	sizes, err := tarSizes(p)
 	if err != nil {
 		return nil, err
 	}
+	has := func(n string) bool { _, ok := sizes[n]; return ok }
 	switch {
-	case names["manifest.json"]:
-		return s.importDockerArchive(ctx, p)
-	case names["oci-layout"] && names["index.json"]:
+	case has("manifest.json"):
+		return s.importDockerArchive(ctx, p, sizes)
+	case has("oci-layout") && has("index.json"):
 		dir := filepath.Join(tmp, "layout")
 		if err := extractPlain(p, dir); err != nil {
 			return nil, err
@@ -189,13 +190,14 @@ func decompressed(p, tmp string) (string, error) {
 	return out.Name(), out.Close()
 }
 
-func tarNames(p string) (map[string]bool, error) {
+// tarSizes lists an archive's entries with their sizes.
+func tarSizes(p string) (map[string]int64, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	names := map[string]bool{}
+	names := map[string]int64{}
 	tr := tar.NewReader(f) // skips file bodies by seeking
 	for {
 		hdr, err := tr.Next()
@@ -205,7 +207,7 @@ func tarNames(p string) (map[string]bool, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading archive: %w", err)
 		}
-		names[cleanName(hdr.Name)] = true
+		names[cleanName(hdr.Name)] = hdr.Size
 	}
 }
 
@@ -248,7 +250,10 @@ func extractPlain(p, dir string) error {
 	}
 }
 
-func (s *Store) importDockerArchive(ctx context.Context, p string) ([]string, error) {
+// importDockerArchive stores the images of a docker save tarball. Such an archive holds no manifest: asking
+// go-containerregistry for one would compress every uncompressed layer just to digest it, so the images are
+// stored without one, sized by their files in the archive.
+func (s *Store) importDockerArchive(ctx context.Context, p string, sizes map[string]int64) ([]string, error) {
 	opener := func() (io.ReadCloser, error) { return os.Open(p) }
 	manifest, err := tarball.LoadManifest(opener)
 	if err != nil {
@@ -281,7 +286,11 @@ func (s *Store) importDockerArchive(ctx context.Context, p string) ([]string, er
 		} else {
 			return nil, fmt.Errorf("docker archive image %d has no tag, and the archive holds several", i)
 		}
-		rec, err := s.storeImage(ctx, img)
+		size := sizes[cleanName(d.Config)]
+		for _, l := range d.Layers {
+			size += sizes[cleanName(l)]
+		}
+		rec, err := s.storeImage(ctx, img, &size)
 		if err != nil {
 			return nil, fmt.Errorf("docker archive image %d: %w", i, err)
 		}
@@ -315,7 +324,7 @@ func (s *Store) importLayout(ctx context.Context, dir string) ([]string, error) 
 		if img == nil {
 			continue // not an image (an attestation, a signature...)
 		}
-		rec, err := s.storeImage(ctx, img)
+		rec, err := s.storeImage(ctx, img, nil)
 		if err != nil {
 			return nil, fmt.Errorf("OCI layout entry %s: %w", desc.Digest, err)
 		}

@@ -78,6 +78,9 @@ func TestImport(t *testing.T) {
 			for _, img := range imgs {
 				tags = append(tags, img.RepoTags...)
 				digests += len(img.RepoDigests)
+				if img.Size < 500_000 {
+					t.Errorf("%v has size %d, want about busybox's", img.RepoTags, img.Size)
+				}
 				if img.Platform.Architecture != "amd64" {
 					t.Errorf("%v is for %s", img.RepoTags, img.Platform.Architecture)
 				}

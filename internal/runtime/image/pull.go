@@ -130,7 +130,7 @@ func (s *Store) pull(ctx context.Context, r Reference, creds []authn.AuthConfig)
 	if err != nil {
 		return "", err
 	}
-	rec, err := s.storeImage(ctx, img)
+	rec, err := s.storeImage(ctx, img, nil)
 	if err != nil {
 		return "", err
 	}
@@ -155,7 +155,7 @@ func (s *Store) commitRetrying(ctx context.Context, img v1.Image, rec *record, r
 		if !errors.Is(err, errLayerGone) {
 			return err
 		}
-		if _, err = s.storeImage(ctx, img); err != nil {
+		if err = s.storeLayers(ctx, img, rec); err != nil {
 			return err
 		}
 	}
@@ -170,8 +170,9 @@ func isAuthError(err error) bool {
 	return false
 }
 
-// storeImage writes an image's manifest and config blobs and makes sure all its layers are unpacked.
-func (s *Store) storeImage(ctx context.Context, img v1.Image) (*record, error) {
+// storeImage writes an image's config (and manifest) blobs and makes sure all its layers are unpacked. With
+// size set, the image is stored without a manifest (docker archives have none) and has that size.
+func (s *Store) storeImage(ctx context.Context, img v1.Image, size *int64) (*record, error) {
 	cfgName, err := img.ConfigName()
 	if err != nil {
 		return nil, fmt.Errorf("image config: %w", err)
@@ -187,46 +188,59 @@ func (s *Store) storeImage(ctx context.Context, img v1.Image) (*record, error) {
 	if p := cfg.Platform(); p != nil && p.OS != "" && !p.Satisfies(s.platform) {
 		return nil, fmt.Errorf("image is for %s, this node is %s", p, s.platform.String())
 	}
-	digest, err := img.Digest()
-	if err != nil {
-		return nil, fmt.Errorf("image manifest: %w", err)
+	rec := &record{ID: cfgName.String()}
+	for _, d := range cfg.RootFS.DiffIDs {
+		rec.Layers = append(rec.Layers, d.String())
 	}
-	rawManifest, err := img.RawManifest()
-	if err != nil {
-		return nil, fmt.Errorf("image manifest: %w", err)
+	var rawManifest []byte
+	if size != nil {
+		rec.Size = *size
+	} else {
+		digest, err := img.Digest()
+		if err != nil {
+			return nil, fmt.Errorf("image manifest: %w", err)
+		}
+		if rawManifest, err = img.RawManifest(); err != nil {
+			return nil, fmt.Errorf("image manifest: %w", err)
+		}
+		manifest, err := img.Manifest()
+		if err != nil {
+			return nil, fmt.Errorf("image manifest: %w", err)
+		}
+		rec.Manifest, rec.Size = digest.String(), manifest.Config.Size
+		for _, l := range manifest.Layers {
+			rec.Size += l.Size
+		}
 	}
-	manifest, err := img.Manifest()
-	if err != nil {
-		return nil, fmt.Errorf("image manifest: %w", err)
-	}
-	layers, err := img.Layers()
-	if err != nil {
-		return nil, fmt.Errorf("image layers: %w", err)
-	}
-	if len(layers) != len(cfg.RootFS.DiffIDs) {
-		return nil, fmt.Errorf("image has %d layers but its config lists %d diffIDs", len(layers), len(cfg.RootFS.DiffIDs))
-	}
-	rec := &record{ID: cfgName.String(), Manifest: digest.String(), Size: manifest.Config.Size}
-	for _, l := range manifest.Layers {
-		rec.Size += l.Size
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.opts.LayerJobs)
-	for i, l := range layers {
-		diffID := cfg.RootFS.DiffIDs[i].String()
-		rec.Layers = append(rec.Layers, diffID)
-		g.Go(func() error { return s.ensureLayer(gctx, diffID, l) })
-	}
-	if err := g.Wait(); err != nil {
+	if err := s.storeLayers(ctx, img, rec); err != nil {
 		return nil, err
 	}
-	if err := s.writeBlob(rec.Manifest, rawManifest); err != nil {
-		return nil, err
+	if rawManifest != nil {
+		if err := s.writeBlob(rec.Manifest, rawManifest); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.writeBlob(rec.ID, rawCfg); err != nil {
 		return nil, err
 	}
 	return rec, nil
+}
+
+// storeLayers unpacks the image's layers the store lacks, a few at a time.
+func (s *Store) storeLayers(ctx context.Context, img v1.Image, rec *record) error {
+	layers, err := img.Layers()
+	if err != nil {
+		return fmt.Errorf("image layers: %w", err)
+	}
+	if len(layers) != len(rec.Layers) {
+		return fmt.Errorf("image has %d layers but its config lists %d diffIDs", len(layers), len(rec.Layers))
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.opts.LayerJobs)
+	for i, l := range layers {
+		g.Go(func() error { return s.ensureLayer(gctx, rec.Layers[i], l) })
+	}
+	return g.Wait()
 }
 
 // ensureLayer unpacks a layer unless it is on disk; one unpack per diffID runs at a time in this process, and
