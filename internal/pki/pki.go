@@ -1,6 +1,7 @@
 // Package pki creates and keeps the server's trust material in the data directory: a certificate
-// authority, the API server's serving certificate signed by it, the admin bearer token, and the admin
-// kubeconfig that ties them together. The first start generates them; later starts reuse them and
+// authority, the API server's serving certificate signed by it, its client certificate towards node
+// agents, the node agents' serving certificates, the service-account signing key, the admin bearer
+// token, and the admin kubeconfig that ties them together. The first start generates them; later starts reuse them and
 // renew only what is missing, about to expire, or no longer covers the server's names.
 package pki
 
@@ -64,6 +65,11 @@ type Bundle struct {
 	ServingCert tls.Certificate
 	// Token is the admin bearer token.
 	Token string
+	// KubeletClientCert is the certificate (CN kube-apiserver-kubelet-client, O system:masters) the API
+	// server presents to node agents.
+	KubeletClientCert tls.Certificate
+	// ServiceAccountKey signs service-account tokens.
+	ServiceAccountKey crypto.Signer
 }
 
 // Ensure loads the CA, serving certificate and admin token from <dataDir>/tls and <dataDir>/token,
@@ -94,11 +100,19 @@ func ensure(dataDir string, names altNames, now time.Time) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
+	kubeletClient, err := ensureKubeletClient(tlsDir, ca, now)
+	if err != nil {
+		return nil, err
+	}
+	saKey, err := ensureServiceAccountKey(filepath.Join(tlsDir, saKeyFileName))
+	if err != nil {
+		return nil, err
+	}
 	token, err := ensureToken(filepath.Join(dataDir, tokenFileName))
 	if err != nil {
 		return nil, err
 	}
-	return &Bundle{CAPEM: ca.certPEM, ServingCert: serving, Token: token}, nil
+	return &Bundle{CAPEM: ca.certPEM, ServingCert: serving, Token: token, KubeletClientCert: kubeletClient, ServiceAccountKey: saKey}, nil
 }
 
 type authority struct {
@@ -198,89 +212,12 @@ func generateCA(certPath, keyPath string, now time.Time) (*authority, error) {
 }
 
 func ensureServing(tlsDir string, ca *authority, names altNames, now time.Time) (tls.Certificate, error) {
-	certPath := filepath.Join(tlsDir, servingCertName)
-	keyPath := filepath.Join(tlsDir, servingKeyName)
-	if pair, ok := loadServing(certPath, keyPath, ca, names, now); ok {
-		return pair, nil
-	}
-	return generateServing(certPath, keyPath, ca, names, now)
-}
-
-// loadServing reports ok only for a usable serving certificate; anything else (absent, unreadable,
-// mismatched, expiring, missing a name, signed by another CA) is simply replaced, since the serving
-// certificate carries no trust of its own.
-func loadServing(certPath, keyPath string, ca *authority, names altNames, now time.Time) (tls.Certificate, bool) {
-	certPEM, err := os.ReadFile(certPath)
-	if err != nil {
-		return tls.Certificate{}, false
-	}
-	keyPEM, err := os.ReadFile(keyPath)
-	if err != nil {
-		return tls.Certificate{}, false
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return tls.Certificate{}, false
-	}
-	leaf := pair.Leaf
-	if !now.Add(renewBefore).Before(leaf.NotAfter) || !names.coveredBy(leaf) {
-		return tls.Certificate{}, false
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(ca.cert)
-	opts := x509.VerifyOptions{Roots: roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	if _, err := leaf.Verify(opts); err != nil {
-		return tls.Certificate{}, false
-	}
-	return pair, true
-}
-
-func generateServing(certPath, keyPath string, ca *authority, names altNames, now time.Time) (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("generate serving key: %w", err)
-	}
-	serial, err := randomSerial()
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	notAfter := now.Add(servingValidity)
-	if ca.cert.NotAfter.Before(notAfter) {
-		notAfter = ca.cert.NotAfter
-	}
-	template := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "peapod-apiserver"},
-		NotBefore:    now.Add(-backdate),
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     names.dns,
-		IPAddresses:  names.ips,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, template, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("create serving certificate: %w", err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("parse new serving certificate: %w", err)
-	}
-	certPEM, err := certutil.EncodeCertificates(leaf)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("encode serving certificate: %w", err)
-	}
-	keyPEM, err := keyutil.MarshalPrivateKeyToPEM(key)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("encode serving key: %w", err)
-	}
-	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
-		return tls.Certificate{}, fmt.Errorf("write serving key: %w", err)
-	}
-	if err := writeFileAtomic(certPath, certPEM, 0o644); err != nil {
-		return tls.Certificate{}, fmt.Errorf("write serving certificate: %w", err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+	return ensureLeaf(tlsDir, servingCertName, servingKeyName, ca, leafSpec{
+		what:    "serving",
+		subject: pkix.Name{CommonName: "peapod-apiserver"},
+		usage:   x509.ExtKeyUsageServerAuth,
+		names:   names,
+	}, now)
 }
 
 // ensureToken reuses the token file when present (so an operator may also write their own) and

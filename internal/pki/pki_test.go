@@ -168,7 +168,8 @@ func TestEnsureReusesEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := []string{"tls/ca.crt", "tls/ca.key", "tls/server.crt", "tls/server.key", "token"}
+	files := []string{"tls/ca.crt", "tls/ca.key", "tls/server.crt", "tls/server.key", "token",
+		"tls/apiserver-kubelet-client.crt", "tls/apiserver-kubelet-client.key", "tls/sa.key"}
 	before := map[string][]byte{}
 	for _, name := range files {
 		before[name] = readFile(t, filepath.Join(dir, name))
