@@ -178,6 +178,27 @@ func decodeEvent(rev int64, b []byte) (storage.Event, error) {
 	return finishEvent(rev, h, r)
 }
 
+// decodeLogEntry decodes a whole log entry, copying what it keeps.
+func decodeLogEntry(b []byte) (logEntry, error) {
+	h, r, err := decodeLogHeader(b)
+	if err != nil {
+		return logEntry{}, err
+	}
+	value := r.bytes("value")
+	if r.err != nil {
+		return logEntry{}, r.err
+	}
+	return logEntry{
+		eventType:      h.eventType,
+		unixNano:       h.unixNano,
+		key:            string(h.key),
+		createRevision: h.createRevision,
+		prevModRev:     h.prevModRev,
+		value:          clone(value),
+		prevValue:      clone(r.b),
+	}, nil
+}
+
 func finishEvent(rev int64, h logHeader, r *logReader) (storage.Event, error) {
 	value := r.bytes("value")
 	if r.err != nil {

@@ -1,7 +1,17 @@
 // Package bolt is the embedded storage.Store: keys, one cluster-wide revision and a persisted event log in a
-// single bbolt file, written by a group-committing writer so that concurrent writes share an fsync, and an
-// in-memory window of recent events that feeds watchers. Watches from older revisions replay the persisted
-// log, so they work across a restart of the process until the history is compacted.
+// single bbolt file, fronted by a write-ahead log so that an acknowledged write costs one fdatasync.
+//
+// One committer goroutine takes every write queued while the previous batch was being synced and makes the
+// batch durable as one record of the write-ahead log (wal.go): a preallocated segment file, so the sync
+// flushes data only. The batch then joins an in-memory layer of writes not yet in bbolt (layer.go), is
+// published to watchers and answered. A checkpointer commits the layers to bbolt in one ordinary, synced
+// transaction every CheckpointInterval or CheckpointWrites, then retires the log segments they cover; bbolt
+// is never written unsynced, so its file is always whole. Reads see the layers over a bbolt snapshot at one
+// revision. Open replays the log records above bbolt's revision into bbolt (a torn last record was never
+// acknowledged and is ignored); Close checkpoints everything, so a clean shutdown leaves bbolt complete.
+//
+// An in-memory window of recent events feeds watchers. Watches from older revisions replay the persisted
+// log (and the layers), so they work across a restart of the process until the history is compacted.
 //
 // Values handed out in events are shared between watchers: callers must not modify them.
 package bolt
@@ -40,8 +50,17 @@ type Options struct {
 	// WatchQueueLength is how many undelivered events one watcher may hold when more arrive; beyond it the
 	// watch ends with storage.ErrWatchTooSlow (default 1,000). A watcher also buffers 64 events in its channel.
 	WatchQueueLength int
-	// MaxBatch is the most writes committed in one transaction (default 1,000).
+	// MaxBatch is the most writes committed in one write-ahead log record (default 1,000).
 	MaxBatch int
+	// CheckpointInterval is how often the writes held in memory and in the write-ahead log are committed to
+	// the bbolt file (default 100 ms; negative: only when CheckpointWrites have accumulated, and at Close).
+	CheckpointInterval time.Duration
+	// CheckpointWrites starts a checkpoint as soon as this many writes wait for one (default 5,000). It
+	// bounds the memory the layers hold and the replay after a crash.
+	CheckpointWrites int
+	// WALSegmentSize is the size of one preallocated write-ahead log file (default 8 MiB). A batch larger
+	// than a segment is written anyway, growing the file.
+	WALSegmentSize int64
 	// Logger receives background errors (default slog.Default()).
 	Logger *slog.Logger
 	// Now is the clock, for tests of time-based retention (default time.Now).
@@ -67,6 +86,15 @@ func (o Options) withDefaults() Options {
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 1_000
 	}
+	if o.CheckpointInterval == 0 {
+		o.CheckpointInterval = 100 * time.Millisecond
+	}
+	if o.CheckpointWrites <= 0 {
+		o.CheckpointWrites = 5_000
+	}
+	if o.WALSegmentSize <= 0 {
+		o.WALSegmentSize = 8 << 20
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -87,6 +115,7 @@ const initialMmapSize = 1 << 30
 // Store is the bbolt-backed storage.Store.
 type Store struct {
 	db   *bbolt.DB
+	wal  *wal
 	opts Options
 
 	writes        chan *writeRequest // to the committer
@@ -95,12 +124,20 @@ type Store struct {
 	end           context.CancelFunc
 	wg            sync.WaitGroup // committer, compactor and watcher goroutines
 	compactMu     sync.Mutex     // one compaction at a time
+	checkpointMu  sync.Mutex     // one checkpoint at a time
+	checkpointNow chan struct{}  // capacity 1: the committer asks for a checkpoint
 
 	closeOnce sync.Once
 	closeErr  error
 
+	// stateMu guards what reads see: the layers of logged writes not yet checkpointed (oldest first, the
+	// last one active) and the revision of the newest of them. The committer adds a batch once it is durable.
+	stateMu sync.RWMutex
+	layers  []*layer
+	applied int64
+
 	// mu guards the published state: what watchers and Revision see. The committer publishes a batch under
-	// mu after its transaction committed, so everything published is durable.
+	// mu after it is durable and readable.
 	mu        sync.Mutex
 	closed    bool
 	revision  int64 // last published revision
@@ -138,6 +175,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		opts:          opts,
 		writes:        make(chan *writeRequest, opts.MaxBatch),
 		committerDone: make(chan struct{}),
+		checkpointNow: make(chan struct{}, 1),
 		life:          life,
 		end:           end,
 		window:        newEventWindow(opts.WindowSize),
@@ -147,14 +185,46 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		end()
 		return nil, errors.Join(fmt.Errorf("open %s: %w", path, err), db.Close())
 	}
+	if s.wal, err = s.recover(ctx, path+".wal"); err != nil {
+		end()
+		return nil, errors.Join(fmt.Errorf("open %s: %w", path, err), db.Close())
+	}
+	s.applied = s.revision
+	s.layers = []*layer{newLayer(s.revision)}
 	s.window.reset(s.revision)
-	s.wg.Add(1)
+	s.wg.Add(3)
 	go s.commitLoop()
+	go s.checkpointLoop()
+	go func() {
+		defer s.wg.Done()
+		s.wal.preallocate(life)
+	}()
 	if opts.CompactInterval > 0 {
 		s.wg.Add(1)
 		go s.compactLoop()
 	}
 	return s, nil
+}
+
+// recover puts the writes logged above bbolt's revision into bbolt, in one synced transaction, and starts
+// the write-ahead log afresh in dir.
+func (s *Store) recover(ctx context.Context, dir string) (*wal, error) {
+	entries, found, err := readWAL(dir, s.revision)
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) > 0 {
+		replayed := newLayer(s.revision)
+		for _, e := range entries {
+			replayed.add(e)
+		}
+		if err := s.db.Update(func(tx *bbolt.Tx) error { return writeLayers(tx, []*layer{replayed}) }); err != nil {
+			return nil, fmt.Errorf("replay %d logged writes: %w", len(entries), err)
+		}
+		s.opts.Logger.Info("storage replayed the write-ahead log", "writes", len(entries), "from", s.revision+1, "to", replayed.last())
+		s.revision = replayed.last()
+	}
+	return startWAL(ctx, dir, found, s.opts.WALSegmentSize, s.opts.Logger)
 }
 
 // load creates the buckets of a new file and reads the revisions of an existing one.
@@ -194,8 +264,8 @@ func readMetaRevision(meta *bbolt.Bucket, name []byte) (int64, error) {
 	return rev, nil
 }
 
-// Close stops the writer (queued writes fail with ErrClosed), background compaction and every watch, then
-// closes the file.
+// Close stops the writer (queued writes fail with ErrClosed), background work and every watch, checkpoints
+// every logged write into bbolt, then closes the files.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
@@ -203,7 +273,8 @@ func (s *Store) Close() error {
 		s.mu.Unlock()
 		s.end()
 		s.wg.Wait()
-		s.closeErr = s.db.Close()
+		// If the checkpoint fails, the writes are still in the log for the next Open.
+		s.closeErr = errors.Join(s.checkpoint(), s.wal.close(), s.db.Close())
 	})
 	return s.closeErr
 }
@@ -219,20 +290,44 @@ func (s *Store) Get(ctx context.Context, key string) (storage.KeyValue, error) {
 	if err := s.readable(ctx); err != nil {
 		return storage.KeyValue{}, err
 	}
-	var kv storage.KeyValue
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketKeys).Get([]byte(key))
-		if b == nil {
-			return storage.ErrNotFound
-		}
-		r, err := decodeRecord(b)
-		if err != nil {
-			return fmt.Errorf("key %q: %w", key, err)
-		}
-		kv = storage.KeyValue{Key: key, Value: r.value, CreateRevision: r.createRevision, ModRevision: r.modRevision}
-		return nil
-	})
-	return kv, err
+	s.stateMu.RLock()
+	k, found := lookupLayers(s.layers, key)
+	var (
+		tx  *bbolt.Tx
+		err error
+	)
+	if !found {
+		tx, err = s.beginRead()
+	}
+	s.stateMu.RUnlock()
+	switch {
+	case err != nil:
+		return storage.KeyValue{}, err
+	case found && k.deleted:
+		return storage.KeyValue{}, storage.ErrNotFound
+	case found:
+		return k.keyValue(key), nil
+	}
+	defer tx.Rollback()
+	b := tx.Bucket(bucketKeys).Get([]byte(key))
+	if b == nil {
+		return storage.KeyValue{}, storage.ErrNotFound
+	}
+	r, err := decodeRecord(b)
+	if err != nil {
+		return storage.KeyValue{}, fmt.Errorf("key %q: %w", key, err)
+	}
+	return storage.KeyValue{Key: key, Value: r.value, CreateRevision: r.createRevision, ModRevision: r.modRevision}, nil
+}
+
+// readPrefix takes, at one revision, the layers' state of the keys under prefix (and those keys in order)
+// and a bbolt transaction to read the rest from.
+func (s *Store) readPrefix(prefix string) (rev int64, over map[string]keyState, overKeys []string, tx *bbolt.Tx, err error) {
+	s.stateMu.RLock()
+	defer s.stateMu.RUnlock()
+	over, overKeys = prefixState(s.layers, prefix)
+	tx, err = s.beginRead()
+	return s.applied, over, overKeys, tx, err
 }
 
 // List returns every key with the prefix, in key order, from one snapshot, and that snapshot's revision.
@@ -240,33 +335,43 @@ func (s *Store) List(ctx context.Context, prefix string) ([]storage.KeyValue, in
 	if err := s.readable(ctx); err != nil {
 		return nil, 0, err
 	}
-	var (
-		kvs []storage.KeyValue
-		rev int64
-	)
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		var err error
-		if rev, err = readMetaRevision(tx.Bucket(bucketMeta), metaRevision); err != nil {
-			return err
-		}
-		p := []byte(prefix)
-		c := tx.Bucket(bucketKeys).Cursor()
-		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-			if len(kvs)%1024 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			r, err := decodeRecord(v)
-			if err != nil {
-				return fmt.Errorf("key %q: %w", k, err)
-			}
-			kvs = append(kvs, storage.KeyValue{Key: string(k), Value: r.value, CreateRevision: r.createRevision, ModRevision: r.modRevision})
-		}
-		return nil
-	})
+	rev, over, overKeys, tx, err := s.readPrefix(prefix)
 	if err != nil {
 		return nil, 0, err
+	}
+	defer tx.Rollback()
+	var kvs []storage.KeyValue
+	// Merge the layers' keys (overKeys, sorted) into bbolt's, the layers winning.
+	emitOver := func(k string) {
+		if v := over[k]; !v.deleted {
+			kvs = append(kvs, v.keyValue(k))
+		}
+	}
+	p := []byte(prefix)
+	c := tx.Bucket(bucketKeys).Cursor()
+	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+		if len(kvs)%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, 0, err
+			}
+		}
+		for len(overKeys) > 0 && overKeys[0] < string(k) {
+			emitOver(overKeys[0])
+			overKeys = overKeys[1:]
+		}
+		if len(overKeys) > 0 && overKeys[0] == string(k) {
+			emitOver(overKeys[0])
+			overKeys = overKeys[1:]
+			continue
+		}
+		r, err := decodeRecord(v)
+		if err != nil {
+			return nil, 0, fmt.Errorf("key %q: %w", k, err)
+		}
+		kvs = append(kvs, storage.KeyValue{Key: string(k), Value: r.value, CreateRevision: r.createRevision, ModRevision: r.modRevision})
+	}
+	for _, k := range overKeys {
+		emitOver(k)
 	}
 	return kvs, rev, nil
 }
@@ -276,16 +381,25 @@ func (s *Store) Count(ctx context.Context, prefix string) (int64, error) {
 	if err := s.readable(ctx); err != nil {
 		return 0, err
 	}
+	_, over, _, tx, err := s.readPrefix(prefix)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
 	var n int64
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		p := []byte(prefix)
-		c := tx.Bucket(bucketKeys).Cursor()
-		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+	for _, v := range over {
+		if !v.deleted {
 			n++
 		}
-		return nil
-	})
-	return n, err
+	}
+	p := []byte(prefix)
+	c := tx.Bucket(bucketKeys).Cursor()
+	for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+		if _, ok := over[string(k)]; !ok {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Revision returns the last committed revision.

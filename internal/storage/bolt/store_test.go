@@ -39,6 +39,9 @@ func TestConformance(t *testing.T) {
 		{"defaults", Options{}},
 		// A window smaller than the tests' histories sends watches through the disk-to-memory hand-off.
 		{"small window and queue", Options{WindowSize: 4, WatchQueueLength: 16}},
+		// Checkpoints after almost every write and tiny segments: reads and watches cross from the layers to
+		// bbolt all the time, and the log rolls and recycles its files.
+		{"constant checkpoints", Options{WindowSize: 4, CheckpointInterval: time.Millisecond, CheckpointWrites: 3, WALSegmentSize: 4 << 10}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

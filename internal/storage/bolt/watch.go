@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	bbolt "go.etcd.io/bbolt"
-
 	"github.com/peapod-dev/peapod/internal/storage"
 )
 
@@ -245,47 +243,67 @@ func (s *Store) catchUp(ctx context.Context, w *watcher, send func(storage.Event
 	}
 }
 
-// readLog reads the persisted events from revision from to revision to under prefix. Every one of them must
-// be there: those revisions were published, so committed, and a gap means compaction overtook the watch.
+// readLog reads the logged events from revision from to revision to under prefix, from bbolt and the layers
+// above it. Every one of them must be there: those revisions were published, so logged, and a gap means
+// compaction overtook the watch.
 func (s *Store) readLog(from, to int64, prefix string) ([]storage.Event, error) {
+	s.stateMu.RLock()
+	logs := make([]layerLog, len(s.layers))
+	for i, l := range s.layers {
+		logs[i] = layerLog{base: l.base, entries: l.entries}
+	}
+	tx, err := s.beginRead()
+	s.stateMu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	meta := tx.Bucket(bucketMeta)
+	compacted, err := readMetaRevision(meta, metaCompacted)
+	if err != nil {
+		return nil, err
+	}
+	if from <= compacted {
+		return nil, &storage.CompactedError{Requested: from - 1, Oldest: compacted + 1}
+	}
+	inBolt, err := readMetaRevision(meta, metaRevision)
+	if err != nil {
+		return nil, err
+	}
 	var events []storage.Event
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		compacted, err := readMetaRevision(tx.Bucket(bucketMeta), metaCompacted)
+	p := []byte(prefix)
+	want := from
+	c := tx.Bucket(bucketLog).Cursor()
+	for k, v := c.Seek(revisionKey(from)); k != nil && want <= min(to, inBolt); k, v = c.Next() {
+		rev, err := decodeRevisionKey(k)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if from <= compacted {
-			return &storage.CompactedError{Requested: from - 1, Oldest: compacted + 1}
+		if rev != want {
+			return nil, fmt.Errorf("bolt: event log is missing revision %d (found %d)", want, rev)
 		}
-		p := []byte(prefix)
-		c := tx.Bucket(bucketLog).Cursor()
-		want := from
-		for k, v := c.Seek(revisionKey(from)); k != nil && want <= to; k, v = c.Next() {
-			rev, err := decodeRevisionKey(k)
-			if err != nil {
-				return err
-			}
-			if rev != want {
-				return fmt.Errorf("bolt: event log is missing revision %d (found %d)", want, rev)
-			}
-			want++
-			h, r, err := decodeLogHeader(v)
-			if err != nil {
-				return fmt.Errorf("log revision %d: %w", rev, err)
-			}
-			if !bytes.HasPrefix(h.key, p) {
-				continue
-			}
-			ev, err := finishEvent(rev, h, r)
-			if err != nil {
-				return fmt.Errorf("log revision %d: %w", rev, err)
-			}
-			events = append(events, ev)
+		want++
+		h, r, err := decodeLogHeader(v)
+		if err != nil {
+			return nil, fmt.Errorf("log revision %d: %w", rev, err)
 		}
-		if want <= to {
-			return fmt.Errorf("bolt: event log ends before revision %d", want)
+		if !bytes.HasPrefix(h.key, p) {
+			continue
 		}
-		return nil
-	})
-	return events, err
+		ev, err := finishEvent(rev, h, r)
+		if err != nil {
+			return nil, fmt.Errorf("log revision %d: %w", rev, err)
+		}
+		events = append(events, ev)
+	}
+	for ; want <= to; want++ {
+		e, ok := logAt(logs, want)
+		if !ok {
+			return nil, fmt.Errorf("bolt: event log ends before revision %d", want)
+		}
+		if strings.HasPrefix(e.key, prefix) {
+			events = append(events, buildEvent(want, e))
+		}
+	}
+	return events, nil
 }

@@ -4,16 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/peapod-dev/peapod/internal/storage"
 )
 
-// Writes go through one committer goroutine. It takes every write queued while the previous transaction was
-// being fsynced and commits them together, so a burst of concurrent writers shares one fsync and no write
-// waits for a timer (bbolt's own Batch waits up to MaxBatchDelay). A write is answered only after its
-// transaction committed and its event was published to watchers.
+// Writes go through one committer goroutine. It takes every write queued while the previous batch was being
+// synced and logs them together, so a burst of concurrent writers shares one fdatasync and no write waits
+// for a timer (bbolt's own Batch waits up to MaxBatchDelay). A write is answered only after its batch is
+// durable in the write-ahead log, readable in the active layer and published to watchers.
 
 type writeOp int
 
@@ -37,9 +38,6 @@ type writeResult struct {
 	deleted  storage.KeyValue
 	err      error
 }
-
-// errNothingToCommit rolls back a transaction in which every write failed its precondition.
-var errNothingToCommit = errors.New("nothing to commit")
 
 // Create stores a new key and returns its revision once the write is durable.
 func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, error) {
@@ -97,7 +95,6 @@ func (s *Store) write(ctx context.Context, req *writeRequest) writeResult {
 func (s *Store) commitLoop() {
 	defer s.wg.Done()
 	defer close(s.committerDone)
-	revision := s.revision
 	batch := make([]*writeRequest, 0, s.opts.MaxBatch)
 	for {
 		select {
@@ -115,88 +112,147 @@ func (s *Store) commitLoop() {
 				break gather
 			}
 		}
-		revision = s.commitBatch(batch, revision)
+		s.commitBatch(batch)
 		clear(batch)
 	}
 }
 
-// applied is one write that succeeded inside the transaction being built.
+// applied is one write that succeeded in the batch being built.
 type applied struct {
 	req    *writeRequest
 	result writeResult
+	entry  logEntry
 	event  storage.Event
 }
 
-// commitBatch commits the batch in one transaction, publishes its events and answers every request. It
-// returns the revision reached. A write failing for a reason other than its precondition (a bbolt error)
-// aborts the transaction; it is answered with that error and the rest of the batch is retried without it.
-func (s *Store) commitBatch(batch []*writeRequest, revision int64) int64 {
-	pending := make([]*writeRequest, 0, len(batch))
+// batchState is the state the committer checks preconditions against: the batch's own writes over the
+// layers over bbolt, at the committer's revision. Nothing but the committer advances that revision, so a
+// bbolt transaction begun at any point is not ahead of it; and the layers taken at the start stay whole
+// even if a checkpoint drops them meanwhile.
+type batchState struct {
+	db     *bbolt.DB
+	layers []*layer
+	tx     *bbolt.Tx // begun at the first key the layers do not hold
+	local  map[string]keyState
+}
+
+// get returns the key's current state; the value only if needValue (a create needs none, so no copy).
+func (b *batchState) get(key string, needValue bool) (keyState, bool, error) {
+	if k, ok := b.local[key]; ok {
+		return k, !k.deleted, nil
+	}
+	if k, ok := lookupLayers(b.layers, key); ok {
+		return k, !k.deleted, nil
+	}
+	if b.tx == nil {
+		tx, err := b.db.Begin(false)
+		if err != nil {
+			return keyState{}, false, fmt.Errorf("begin read: %w", err)
+		}
+		b.tx = tx
+	}
+	v := b.tx.Bucket(bucketKeys).Get([]byte(key))
+	if v == nil {
+		return keyState{}, false, nil
+	}
+	if !needValue {
+		create, mod, err := recordRevisions(v)
+		if err != nil {
+			return keyState{}, false, fmt.Errorf("key %q: %w", key, err)
+		}
+		return keyState{createRevision: create, modRevision: mod}, true, nil
+	}
+	r, err := decodeRecord(v) // a copy: the transaction ends before the value is used
+	if err != nil {
+		return keyState{}, false, fmt.Errorf("key %q: %w", key, err)
+	}
+	return keyState{createRevision: r.createRevision, modRevision: r.modRevision, value: r.value}, true, nil
+}
+
+func (b *batchState) close() {
+	if b.tx != nil {
+		_ = b.tx.Rollback() // read-only: nothing to lose
+	}
+}
+
+// commitBatch logs the batch's successful writes in one write-ahead log record, adds them to the active
+// layer, publishes their events and answers every request. A write whose key cannot be read is answered
+// with that error; the others go on.
+func (s *Store) commitBatch(batch []*writeRequest) {
+	s.stateMu.RLock()
+	state := &batchState{db: s.db, layers: slices.Clone(s.layers), local: make(map[string]keyState, len(batch))}
+	rev := s.applied
+	s.stateMu.RUnlock()
+	var (
+		done    []applied
+		refused []applied // failed preconditions: answered after the batch, whatever its fate
+	)
+	now := s.opts.Now().UnixNano()
 	for _, req := range batch {
 		if err := req.ctx.Err(); err != nil {
 			req.done <- writeResult{err: err}
 			continue
 		}
-		pending = append(pending, req)
-	}
-	for len(pending) > 0 {
-		var (
-			done    []applied
-			refused []applied // failed preconditions: answered after the transaction, whatever its fate
-			failed  = -1
-		)
-		now := s.opts.Now().UnixNano()
-		err := s.db.Update(func(tx *bbolt.Tx) error {
-			rev := revision
-			for i, req := range pending {
-				result, entry, err := apply(tx, req, rev+1, now)
-				switch {
-				case isPreconditionError(err):
-					refused = append(refused, applied{req: req, result: writeResult{err: err}})
-					continue
-				case err != nil:
-					failed = i
-					return err
-				}
-				rev++
-				done = append(done, applied{req: req, result: result, event: buildEvent(rev, entry)})
-			}
-			if len(done) == 0 {
-				return errNothingToCommit
-			}
-			if err := tx.Bucket(bucketMeta).Put(metaRevision, revisionKey(rev)); err != nil {
-				return fmt.Errorf("write revision: %w", err)
-			}
-			return nil
-		})
-		switch {
-		case failed >= 0:
-			pending[failed].done <- writeResult{err: fmt.Errorf("bolt: %s %q: %w", opName(pending[failed].op), pending[failed].key, err)}
-			pending = append(pending[:failed], pending[failed+1:]...)
+		current, exists, err := state.get(req.key, req.op != opCreate)
+		if err != nil {
+			req.done <- writeResult{err: fmt.Errorf("bolt: %s %q: %w", opName(req.op), req.key, err)}
 			continue
-		case errors.Is(err, errNothingToCommit):
-		case err != nil:
+		}
+		result, entry, err := decide(req, current, exists, rev+1)
+		if err != nil {
+			refused = append(refused, applied{req: req, result: writeResult{err: err}})
+			continue
+		}
+		rev++
+		entry.unixNano = now
+		if entry.eventType == storage.EventDelete {
+			state.local[req.key] = keyState{modRevision: rev, deleted: true}
+		} else {
+			state.local[req.key] = keyState{createRevision: entry.createRevision, modRevision: rev, value: entry.value}
+		}
+		done = append(done, applied{req: req, result: result, entry: entry, event: buildEvent(rev, entry)})
+	}
+	// Ended before taking stateMu: a reader may wait under stateMu for bbolt's mmap lock, which a
+	// checkpoint's remap holds until every read transaction has ended.
+	state.close()
+	if len(done) > 0 {
+		entries := make([]logEntry, len(done))
+		for i, a := range done {
+			entries[i] = a.entry
+		}
+		if err := s.wal.append(s.life, done[0].event.Revision, entries); err != nil {
 			s.opts.Logger.Error("storage commit failed", "writes", len(done), "err", err)
 			for _, a := range done {
-				a.req.done <- writeResult{err: fmt.Errorf("bolt: commit: %w", err)}
+				a.req.done <- writeResult{err: fmt.Errorf("bolt: write-ahead log: %w", err)}
 			}
-		default:
-			revision = done[len(done)-1].event.Revision
-			s.publish(done)
-			for _, a := range done {
-				a.req.done <- a.result
+			// The refused writes were judged against writes that did not happen: let them try again.
+			for _, a := range refused {
+				a.req.done <- writeResult{err: fmt.Errorf("bolt: write-ahead log: %w", err)}
+			}
+			return
+		}
+		s.stateMu.Lock()
+		active := s.layers[len(s.layers)-1]
+		for _, e := range entries {
+			active.add(e)
+		}
+		s.applied = rev
+		full := len(active.entries) >= s.opts.CheckpointWrites
+		s.stateMu.Unlock()
+		if full {
+			select {
+			case s.checkpointNow <- struct{}{}:
+			default:
 			}
 		}
-		for _, a := range refused {
+		s.publish(done)
+		for _, a := range done {
 			a.req.done <- a.result
 		}
-		return revision
 	}
-	return revision
-}
-
-func isPreconditionError(err error) bool {
-	return errors.Is(err, storage.ErrExists) || errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict)
+	for _, a := range refused {
+		a.req.done <- a.result
+	}
 }
 
 func opName(op writeOp) string {
@@ -210,53 +266,35 @@ func opName(op writeOp) string {
 	}
 }
 
-// apply performs one write at revision rev inside tx and returns its answer and its log entry.
-func apply(tx *bbolt.Tx, req *writeRequest, rev, now int64) (writeResult, logEntry, error) {
-	keys := tx.Bucket(bucketKeys)
-	key := []byte(req.key)
-	current := keys.Get(key)
-	entry := logEntry{unixNano: now, key: req.key}
+// decide judges req against the key's current state and returns its answer and its log entry at rev.
+func decide(req *writeRequest, current keyState, exists bool, rev int64) (writeResult, logEntry, error) {
+	entry := logEntry{key: req.key}
 	var result writeResult
 	if req.op == opCreate {
-		if current != nil {
+		if exists {
 			return writeResult{}, logEntry{}, storage.ErrExists
 		}
 		entry.eventType = storage.EventPut
 		entry.createRevision = rev
 		entry.value = req.value
+		result.revision = rev
+		return result, entry, nil
+	}
+	if !exists {
+		return writeResult{}, logEntry{}, storage.ErrNotFound
+	}
+	if req.expectedRevision != 0 && req.expectedRevision != current.modRevision {
+		return writeResult{}, logEntry{}, storage.ErrConflict
+	}
+	entry.createRevision = current.createRevision
+	entry.prevModRev = current.modRevision
+	entry.prevValue = current.value
+	if req.op == opUpdate {
+		entry.eventType = storage.EventPut
+		entry.value = req.value
 	} else {
-		if current == nil {
-			return writeResult{}, logEntry{}, storage.ErrNotFound
-		}
-		old, err := decodeRecord(current) // a copy: bbolt may reuse the page once the key is rewritten
-		if err != nil {
-			return writeResult{}, logEntry{}, fmt.Errorf("key %q: %w", req.key, err)
-		}
-		if req.expectedRevision != 0 && req.expectedRevision != old.modRevision {
-			return writeResult{}, logEntry{}, storage.ErrConflict
-		}
-		entry.createRevision = old.createRevision
-		entry.prevModRev = old.modRevision
-		entry.prevValue = old.value
-		if req.op == opUpdate {
-			entry.eventType = storage.EventPut
-			entry.value = req.value
-		} else {
-			entry.eventType = storage.EventDelete
-			result.deleted = storage.KeyValue{Key: req.key, Value: old.value, CreateRevision: old.createRevision, ModRevision: old.modRevision}
-		}
-	}
-	var err error
-	if entry.eventType == storage.EventDelete {
-		err = keys.Delete(key)
-	} else {
-		err = keys.Put(key, encodeRecord(record{createRevision: entry.createRevision, modRevision: rev, value: entry.value}))
-	}
-	if err != nil {
-		return writeResult{}, logEntry{}, err
-	}
-	if err := tx.Bucket(bucketLog).Put(revisionKey(rev), encodeLogEntry(entry)); err != nil {
-		return writeResult{}, logEntry{}, fmt.Errorf("append log: %w", err)
+		entry.eventType = storage.EventDelete
+		result.deleted = storage.KeyValue{Key: req.key, Value: clone(current.value), CreateRevision: current.createRevision, ModRevision: current.modRevision}
 	}
 	result.revision = rev
 	return result, entry, nil

@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"SlowConsumer", testSlowConsumer},
 		{"Progress", testProgress},
 		{"WatchEndsWithContext", testWatchEndsWithContext},
+		{"ListIsSnapshotUnderWrites", testListIsSnapshotUnderWrites},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore) })
@@ -581,6 +582,84 @@ func testWatchEndsWithContext(t *testing.T, newStore Factory) {
 			}
 		case <-deadline:
 			t.Fatal("the channel stayed open after the context ended")
+		}
+	}
+}
+
+// testListIsSnapshotUnderWrites lists while concurrent creates run: each list must hold exactly the keys
+// created at or below the revision it reports, with the revisions their creates returned.
+func testListIsSnapshotUnderWrites(t *testing.T, newStore Factory) {
+	s, _ := newStore(t)
+	ctx := t.Context()
+	const writers, perWriter, maxLists = 4, 50, 200
+	type snapshot struct {
+		rev  int64
+		keys map[string]int64
+	}
+	var (
+		wg       sync.WaitGroup
+		createMu sync.Mutex
+		created  = map[string]int64{}
+		stop     = make(chan struct{})
+		lists    = make(chan []snapshot, 1)
+	)
+	go func() {
+		var got []snapshot
+		defer func() { lists <- got }()
+		for len(got) < maxLists {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			kvs, rev, err := s.List(ctx, "/snap/")
+			if err != nil {
+				t.Errorf("List: %v", err)
+				return
+			}
+			snap := snapshot{rev: rev, keys: make(map[string]int64, len(kvs))}
+			for _, kv := range kvs {
+				snap.keys[kv.Key] = kv.ModRevision
+			}
+			got = append(got, snap)
+		}
+	}()
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWriter {
+				key := fmt.Sprintf("/snap/%d/%d", w, i)
+				rev, err := s.Create(ctx, key, []byte("x"))
+				if err != nil {
+					t.Errorf("Create: %v", err)
+					return
+				}
+				createMu.Lock()
+				created[key] = rev
+				createMu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	snapshots := <-lists
+	if len(snapshots) == 0 {
+		t.Fatal("no List completed")
+	}
+	for _, snap := range snapshots {
+		want := 0
+		for key, rev := range created {
+			if rev > snap.rev {
+				continue
+			}
+			want++
+			if got, ok := snap.keys[key]; !ok || got != rev {
+				t.Fatalf("List at revision %d: %s (created at %d) has revision %d, present %v", snap.rev, key, rev, got, ok)
+			}
+		}
+		if len(snap.keys) != want {
+			t.Fatalf("List at revision %d holds %d keys, want the %d created up to it", snap.rev, len(snap.keys), want)
 		}
 	}
 }

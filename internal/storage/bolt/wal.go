@@ -1,0 +1,482 @@
+package bolt
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// The write-ahead log makes a group commit durable with one fdatasync. A batch is one record appended to the
+// active segment, a file whose blocks were all written before it was used, so that the sync flushes data
+// only: no size change, no extent conversion, no journal commit. Segments are named by a sequence number,
+// used in that order, and prepared off the hot path by a background goroutine, which reuses the files of
+// checkpointed segments under a new number.
+//
+// A record is
+//
+//	4 bytes little-endian payload length | 4 bytes CRC-32C | payload
+//	payload: uvarint first revision, uvarint count, count × (uvarint length, log entry)
+//
+// The CRC covers the segment's sequence number, the length and the payload. A reused file keeps the bytes of
+// its previous life, but under its new number none of them checks, so a segment ends at its first record
+// that does not check: zeroes, a torn write, or an older life. Only the last record written before a crash
+// can be torn, and it was never acknowledged. Open replays the records above the bbolt file's revision into
+// bbolt and then retires every segment (reusing the files under new numbers), so a torn tail is never read
+// again.
+
+const (
+	segmentSuffix = ".wal"
+	tmpSuffix     = ".tmp"
+	recordHeader  = 8
+	// zeroChunk is the write size used to preallocate a segment.
+	zeroChunk = 1 << 20
+	// keepRecycled is how many checkpointed segment files wait for reuse; more are removed.
+	keepRecycled = 2
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// walSegment is one segment file.
+type walSegment struct {
+	seq     uint64
+	path    string
+	f       *os.File // open while the segment is active or ready
+	size    int64    // bytes already written in the file (preallocated or reused): appends below it sync fast
+	off     int64    // where the next record goes
+	lastRev int64    // revision of the last record appended (0: none)
+}
+
+// wal is the write-ahead log. The committer alone appends; the checkpointer releases what bbolt holds; the
+// preallocator prepares the next segment.
+type wal struct {
+	dir         string
+	segmentSize int64
+	logger      *slog.Logger
+
+	// Owned by the committer.
+	active    *walSegment
+	buf       []byte
+	err       error // a failed write or sync: nothing more is appended (the file's state is unknown)
+	askedNext bool  // the preallocator was asked for a successor of active
+
+	ready  chan *walSegment // capacity 1: the prepared next segment
+	wanted atomic.Bool      // the committer asked for the next segment
+	wake   chan struct{}    // capacity 1: the preallocator has work
+	prepMu sync.Mutex       // one preparation at a time, so segments are numbered in the order they are used
+
+	mu         sync.Mutex
+	nextSeq    uint64
+	sealed     []*walSegment // full segments, oldest first, until a checkpoint covers them
+	recyclable []*walSegment // covered segments whose files wait for reuse
+}
+
+func segmentPath(dir string, seq uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("%016x%s", seq, segmentSuffix))
+}
+
+// readWAL returns the logged writes above revision after, in revision order and without gaps, and the
+// segments found (in sequence order).
+func readWAL(dir string, after int64) ([]logEntry, []*walSegment, error) {
+	names, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, nil, fmt.Errorf("read write-ahead log directory: %w", err)
+	}
+	var segments []*walSegment
+	for _, d := range names {
+		name := d.Name()
+		if strings.HasSuffix(name, tmpSuffix) {
+			// A preparation interrupted by a crash: never used.
+			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+				return nil, nil, fmt.Errorf("remove %s: %w", name, err)
+			}
+			continue
+		}
+		seq, err := strconv.ParseUint(strings.TrimSuffix(name, segmentSuffix), 16, 64)
+		if err != nil || !strings.HasSuffix(name, segmentSuffix) {
+			return nil, nil, fmt.Errorf("unexpected file %s in the write-ahead log directory", name)
+		}
+		segments = append(segments, &walSegment{seq: seq, path: filepath.Join(dir, name)})
+	}
+	slices.SortFunc(segments, func(a, b *walSegment) int { return cmpUint(a.seq, b.seq) })
+	var entries []logEntry
+	next := after + 1
+	for _, seg := range segments {
+		data, err := os.ReadFile(seg.path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read %s: %w", seg.path, err)
+		}
+		seg.size = int64(len(data))
+		for off := 0; ; {
+			payload, n := checkRecord(data[off:], seg.seq)
+			if payload == nil {
+				break
+			}
+			first, batch, err := decodeBatch(payload)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s at %d: %w", seg.path, off, err)
+			}
+			last := first + int64(len(batch)) - 1
+			switch {
+			case last < next:
+				// Already in bbolt.
+			case first > next:
+				return nil, nil, fmt.Errorf("%s at %d: revisions %d-%d follow %d: the log has a gap", seg.path, off, first, last, next-1)
+			default:
+				entries = append(entries, batch[next-first:]...)
+				next = last + 1
+			}
+			off += n
+		}
+	}
+	return entries, segments, nil
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// checkRecord returns the payload of the record at the start of b and the record's length, or nil if there
+// is no valid record of segment seq there.
+func checkRecord(b []byte, seq uint64) ([]byte, int) {
+	if len(b) < recordHeader {
+		return nil, 0
+	}
+	n := int64(binary.LittleEndian.Uint32(b))
+	if n == 0 || n > int64(len(b)-recordHeader) {
+		return nil, 0
+	}
+	payload := b[recordHeader : recordHeader+n]
+	if binary.LittleEndian.Uint32(b[4:]) != recordChecksum(seq, payload) {
+		return nil, 0
+	}
+	return payload, recordHeader + int(n)
+}
+
+func recordChecksum(seq uint64, payload []byte) uint32 {
+	var h [12]byte
+	binary.LittleEndian.PutUint64(h[:], seq)
+	binary.LittleEndian.PutUint32(h[8:], uint32(len(payload)))
+	return crc32.Update(crc32.Update(0, castagnoli, h[:]), castagnoli, payload)
+}
+
+func decodeBatch(p []byte) (int64, []logEntry, error) {
+	r := &logReader{b: p}
+	first := int64(r.uvarint("batch revision"))
+	count := r.uvarint("batch size")
+	if r.err != nil {
+		return 0, nil, r.err
+	}
+	if first <= 0 || count == 0 || count > uint64(len(p)) {
+		return 0, nil, fmt.Errorf("%w: batch of %d at revision %d", errCorrupt, count, first)
+	}
+	entries := make([]logEntry, 0, count)
+	for range count {
+		b := r.bytes("batch entry")
+		if r.err != nil {
+			return 0, nil, r.err
+		}
+		e, err := decodeLogEntry(b)
+		if err != nil {
+			return 0, nil, err
+		}
+		entries = append(entries, e)
+	}
+	if len(r.b) != 0 {
+		return 0, nil, fmt.Errorf("%w: %d bytes after the batch", errCorrupt, len(r.b))
+	}
+	return first, entries, nil
+}
+
+// startWAL makes the log ready to append after Open has put every logged write into bbolt: all the found
+// segments are retired, their files reused (the first becomes the active segment) or removed later.
+func startWAL(ctx context.Context, dir string, found []*walSegment, segmentSize int64, logger *slog.Logger) (*wal, error) {
+	created, err := ensureDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return nil, err
+		}
+	}
+	w := &wal{
+		dir:         dir,
+		segmentSize: segmentSize,
+		logger:      logger,
+		ready:       make(chan *walSegment, 1),
+		wake:        make(chan struct{}, 1),
+		nextSeq:     1,
+	}
+	for _, seg := range found {
+		w.nextSeq = max(w.nextSeq, seg.seq+1)
+		if seg.size >= segmentSize {
+			w.recyclable = append(w.recyclable, seg)
+		} else if err := os.Remove(seg.path); err != nil {
+			return nil, fmt.Errorf("remove short segment: %w", err)
+		}
+	}
+	if w.active, err = w.prepare(ctx); err != nil {
+		return nil, err
+	}
+	w.poke() // trim the files not reused
+	return w, nil
+}
+
+func ensureDir(dir string) (created bool, err error) {
+	if _, err := os.Stat(dir); err == nil {
+		return false, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return false, fmt.Errorf("create write-ahead log directory: %w", err)
+	}
+	return true, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open directory %s: %w", dir, err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+func (w *wal) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// append makes the batch of writes at revisions first, first+1, ... durable.
+func (w *wal) append(ctx context.Context, first int64, entries []logEntry) error {
+	if w.err != nil {
+		return w.err
+	}
+	w.buf = append(w.buf[:0], make([]byte, recordHeader)...)
+	w.buf = binary.AppendUvarint(w.buf, uint64(first))
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(entries)))
+	for _, e := range entries {
+		enc := encodeLogEntry(e)
+		w.buf = binary.AppendUvarint(w.buf, uint64(len(enc)))
+		w.buf = append(w.buf, enc...)
+	}
+	rec := w.buf
+	seg := w.active
+	if seg.off > 0 && seg.off+int64(len(rec)) > seg.size {
+		if err := w.roll(ctx); err != nil {
+			return err
+		}
+		seg = w.active
+	}
+	payload := rec[recordHeader:]
+	binary.LittleEndian.PutUint32(rec, uint32(len(payload)))
+	binary.LittleEndian.PutUint32(rec[4:], recordChecksum(seg.seq, payload))
+	if _, err := seg.f.WriteAt(rec, seg.off); err != nil {
+		w.err = fmt.Errorf("write %s: %w", seg.path, err)
+		return w.err
+	}
+	if err := unix.Fdatasync(int(seg.f.Fd())); err != nil {
+		// After a failed sync the kernel may have dropped the dirty pages: what the file holds is unknown.
+		w.err = fmt.Errorf("sync %s: %w", seg.path, err)
+		return w.err
+	}
+	seg.off += int64(len(rec))
+	seg.size = max(seg.size, seg.off)
+	seg.lastRev = first + int64(len(entries)) - 1
+	if !w.askedNext && seg.off > seg.size/2 {
+		// Half full: time to prepare the successor, not earlier, so a small store writes one segment only.
+		w.askedNext = true
+		w.wanted.Store(true)
+		w.poke()
+	}
+	return nil
+}
+
+// roll seals the active segment and moves to the next one, preparing it here if the preallocator has not.
+func (w *wal) roll(ctx context.Context) error {
+	var next *walSegment
+	select {
+	case next = <-w.ready:
+	default:
+		w.prepMu.Lock()
+		select {
+		case next = <-w.ready:
+		default:
+			var err error
+			next, err = w.prepare(ctx)
+			if err != nil {
+				w.prepMu.Unlock()
+				return err
+			}
+		}
+		w.prepMu.Unlock()
+	}
+	old := w.active
+	if err := old.f.Close(); err != nil {
+		w.logger.Warn("storage: close write-ahead log segment", "path", old.path, "err", err)
+	}
+	old.f = nil
+	w.mu.Lock()
+	w.sealed = append(w.sealed, old)
+	w.mu.Unlock()
+	w.active = next
+	w.askedNext = false
+	return nil
+}
+
+// prepare numbers and readies a segment: a reused file, or a new one written full of zeroes and synced
+// under a temporary name first, so a numbered segment is always whole. The name is made durable before the
+// segment is handed out.
+func (w *wal) prepare(ctx context.Context) (*walSegment, error) {
+	w.mu.Lock()
+	seq := w.nextSeq
+	w.nextSeq++
+	var reuse *walSegment
+	if len(w.recyclable) > 0 {
+		reuse = w.recyclable[0]
+		w.recyclable = w.recyclable[1:]
+	}
+	w.mu.Unlock()
+	seg := &walSegment{seq: seq, path: segmentPath(w.dir, seq)}
+	if reuse != nil {
+		if err := os.Rename(reuse.path, seg.path); err != nil {
+			return nil, fmt.Errorf("reuse write-ahead log segment: %w", err)
+		}
+		seg.size = reuse.size
+	} else {
+		if err := w.zeroFill(ctx, seg.path+tmpSuffix); err != nil {
+			return nil, err
+		}
+		if err := os.Rename(seg.path+tmpSuffix, seg.path); err != nil {
+			return nil, fmt.Errorf("name write-ahead log segment: %w", err)
+		}
+		seg.size = w.segmentSize
+	}
+	if err := syncDir(w.dir); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(seg.path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open write-ahead log segment: %w", err)
+	}
+	seg.f = f
+	return seg, nil
+}
+
+// zeroFill writes a new segment's blocks for real: an fallocated extent is "unwritten", and the first write
+// into it would cost a journal commit on the hot path.
+func (w *wal) zeroFill(ctx context.Context, path string) (err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("create write-ahead log segment: %w", err)
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("close new write-ahead log segment: %w", cerr)
+		}
+		if err != nil {
+			_ = os.Remove(path)
+		}
+	}()
+	zeroes := make([]byte, zeroChunk)
+	for off := int64(0); off < w.segmentSize; off += zeroChunk {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, err := f.WriteAt(zeroes[:min(zeroChunk, w.segmentSize-off)], off); err != nil {
+			return fmt.Errorf("preallocate write-ahead log segment: %w", err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync new write-ahead log segment: %w", err)
+	}
+	return nil
+}
+
+// release retires the sealed segments whose writes are all at or below rev, now in bbolt.
+func (w *wal) release(rev int64) {
+	w.mu.Lock()
+	n := 0
+	for n < len(w.sealed) && w.sealed[n].lastRev <= rev {
+		n++
+	}
+	w.recyclable = append(w.recyclable, w.sealed[:n]...)
+	w.sealed = slices.Delete(w.sealed, 0, n)
+	w.mu.Unlock()
+	if n > 0 {
+		w.poke()
+	}
+}
+
+// preallocate keeps the next segment ready and the retired files few, until ctx ends.
+func (w *wal) preallocate(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.wake:
+		}
+		w.prepMu.Lock()
+		if len(w.ready) == 0 && w.wanted.Swap(false) {
+			seg, err := w.prepare(ctx)
+			if err == nil {
+				w.ready <- seg // never blocks: only this goroutine sends, under prepMu
+			} else if ctx.Err() == nil {
+				// The committer prepares its own segment when none is ready, and reports the error.
+				w.logger.Warn("storage: prepare write-ahead log segment", "err", err)
+			}
+		}
+		w.prepMu.Unlock()
+		w.mu.Lock()
+		var extra []*walSegment
+		if len(w.recyclable) > keepRecycled {
+			extra = slices.Clone(w.recyclable[keepRecycled:])
+			w.recyclable = w.recyclable[:keepRecycled]
+		}
+		w.mu.Unlock()
+		for _, seg := range extra {
+			if err := os.Remove(seg.path); err != nil {
+				w.logger.Warn("storage: remove write-ahead log segment", "path", seg.path, "err", err)
+			}
+		}
+	}
+}
+
+// close closes the files; the log stays on disk for the next Open.
+func (w *wal) close() error {
+	var errs []error
+	if w.active != nil && w.active.f != nil {
+		errs = append(errs, w.active.f.Close())
+	}
+	select {
+	case seg := <-w.ready:
+		errs = append(errs, seg.f.Close())
+	default:
+	}
+	return errors.Join(errs...)
+}
