@@ -2,6 +2,8 @@ package image
 
 import (
 	"errors"
+	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -67,6 +69,29 @@ func TestPlainHTTPAllowed(t *testing.T) {
 	for _, tt := range tests {
 		if got := plainHTTPAllowed(tt.host, insecure); got != tt.want {
 			t.Errorf("plainHTTPAllowed(%q) = %v, want %v", tt.host, got, tt.want)
+		}
+	}
+}
+
+// refuseTransport fails the test if a request gets through the guard.
+type refuseTransport struct{ t *testing.T }
+
+func (r refuseTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.t.Errorf("request to %s was let through", req.URL)
+	return nil, errors.New("refused by the test")
+}
+
+func TestSchemeGuard(t *testing.T) {
+	g := &schemeGuard{next: refuseTransport{t}, insecure: []string{"registry.lan:5000"}}
+	// go-containerregistry would fall back to plain HTTP for private addresses; the guard must stop it before any
+	// packet leaves (the transport below fails the test if reached).
+	for _, u := range []string{"http://10.1.2.3:5000/v2/", "http://192.168.0.10/v2/", "http://registry.lan:5001/v2/"} {
+		req, err := http.NewRequest(http.MethodGet, u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.RoundTrip(req); err == nil || !strings.Contains(err.Error(), "refusing plain HTTP") {
+			t.Errorf("%s: %v", u, err)
 		}
 	}
 }

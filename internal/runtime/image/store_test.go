@@ -153,6 +153,21 @@ func isPullError(err error, msg string) bool {
 	return errors.As(err, &pe) && strings.Contains(err.Error(), msg)
 }
 
+func TestPullLocalhostName(t *testing.T) {
+	requireRoot(t)
+	host := imagetest.StartRegistry(t, imagetest.RegistryOptions{})
+	imagetest.Push(t, host, "bb:1", imagetest.Busybox(t))
+	_, port, _ := strings.Cut(host, ":")
+	s := openStore(t, t.TempDir(), image.Options{})
+	res, err := s.Pull(context.Background(), "localhost:"+port+"/bb:1", image.PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Image.RepoTags) != "[localhost:"+port+"/bb:1]" {
+		t.Errorf("RepoTags %v", res.Image.RepoTags)
+	}
+}
+
 func TestPullByDigest(t *testing.T) {
 	requireRoot(t)
 	ctx := context.Background()
