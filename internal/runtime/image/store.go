@@ -447,9 +447,10 @@ func (s *Store) recordIDs() ([]string, error) {
 }
 
 // Remove deletes the image a reference or ID names, with all its names, and the layers and blobs no other image
-// uses. The caller must not remove an image whose layers are mounted by a running container.
+// uses. It fails with ErrInUse, changing nothing, while a layer it would delete is the lowerdir of an overlay
+// mounted in this mount namespace.
 func (s *Store) Remove(ctx context.Context, ref string) error {
-	var trash []string
+	var trash string
 	err := s.withLock(ctx, func() error {
 		idx, err := s.readIndex()
 		if err != nil {
@@ -463,6 +464,42 @@ func (s *Store) Remove(ctx context.Context, ref string) error {
 		if err != nil {
 			return err
 		}
+		usedLayers, usedBlobs := map[string]bool{}, map[string]bool{}
+		ids, err := s.recordIDs()
+		if err != nil {
+			return err
+		}
+		for _, other := range ids {
+			if other == id {
+				continue
+			}
+			o, err := s.readRecord(other)
+			if err != nil {
+				return err
+			}
+			for _, l := range o.Layers {
+				usedLayers[l] = true
+			}
+			usedBlobs[o.ID], usedBlobs[o.Manifest], usedBlobs[o.Index] = true, true, true
+		}
+		var doomed []string
+		for _, l := range rec.Layers {
+			if !usedLayers[l] {
+				doomed = append(doomed, l)
+			}
+		}
+		if len(doomed) > 0 {
+			mounted, err := mountedLowerDirs()
+			if err != nil {
+				return err
+			}
+			for _, l := range doomed {
+				if mounted[s.layerDir(l)] {
+					return fmt.Errorf("image %s: layer %s: %w", id, l, ErrInUse)
+				}
+			}
+		}
+
 		for r, target := range idx.Refs {
 			if target == id {
 				delete(idx.Refs, r)
@@ -474,21 +511,6 @@ func (s *Store) Remove(ctx context.Context, ref string) error {
 		if err := os.Remove(s.recordPath(id)); err != nil {
 			return fmt.Errorf("image %s: %w", id, err)
 		}
-		usedLayers, usedBlobs := map[string]bool{}, map[string]bool{}
-		ids, err := s.recordIDs()
-		if err != nil {
-			return err
-		}
-		for _, other := range ids {
-			o, err := s.readRecord(other)
-			if err != nil {
-				return err
-			}
-			for _, l := range o.Layers {
-				usedLayers[l] = true
-			}
-			usedBlobs[o.ID], usedBlobs[o.Manifest], usedBlobs[o.Index] = true, true, true
-		}
 		for _, b := range []string{rec.ID, rec.Manifest, rec.Index} {
 			if b != "" && !usedBlobs[b] {
 				if err := os.Remove(s.blobPath(b)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -496,25 +518,20 @@ func (s *Store) Remove(ctx context.Context, ref string) error {
 				}
 			}
 		}
-		tmp, err := s.tempDir()
-		if err != nil {
+		if trash, err = s.tempDir(); err != nil {
 			return err
 		}
-		trash = append(trash, tmp)
-		for _, l := range rec.Layers {
-			if usedLayers[l] {
-				continue
-			}
+		for _, l := range doomed {
 			// Renaming is atomic: no reader ever sees half a layer, and the slow delete happens unlocked.
-			err := os.Rename(s.layerDir(l), filepath.Join(tmp, strings.TrimPrefix(l, "sha256:")))
+			err := os.Rename(s.layerDir(l), filepath.Join(trash, strings.TrimPrefix(l, "sha256:")))
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("image %s: removing layer: %w", id, err)
 			}
 		}
 		return nil
 	})
-	for _, t := range trash {
-		if rerr := os.RemoveAll(t); rerr != nil && err == nil {
+	if trash != "" {
+		if rerr := os.RemoveAll(trash); rerr != nil && err == nil {
 			err = fmt.Errorf("image store: %w", rerr)
 		}
 	}

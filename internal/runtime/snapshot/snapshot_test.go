@@ -3,6 +3,7 @@ package snapshot_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -283,5 +284,24 @@ func TestImageThroughOverlay(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(res.Image.LayerDirs[0], "etc/passwd")); err != nil {
 		t.Errorf("deleting in the container reached the image layer: %v", err)
+	}
+
+	// The store refuses to delete layers under a mounted rootfs, and deletes them once it is gone.
+	if err := store.Remove(ctx, host+"/wh:1"); !errors.Is(err, image.ErrInUse) {
+		t.Fatalf("Remove of a mounted image: %v, want ErrInUse", err)
+	}
+	if _, err := store.Get(ctx, host+"/wh:1"); err != nil {
+		t.Fatalf("the refused Remove changed the store: %v", err)
+	}
+	if err := s.Remove(ctx, "wh"); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Remove(ctx, host+"/wh:1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range res.Image.LayerDirs {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("layer %s left: %v", d, err)
+		}
 	}
 }
