@@ -336,11 +336,18 @@ func TestLayersSharedAndRemove(t *testing.T) {
 // slowTransport holds blob downloads until released, so that pulls overlap for certain.
 type slowTransport struct {
 	countingTransport
-	release chan struct{}
+	release  chan struct{}
+	reached  chan struct{} // closed when the first blob request arrives
+	reachOne sync.Once
+}
+
+func newSlowTransport() *slowTransport {
+	return &slowTransport{release: make(chan struct{}), reached: make(chan struct{})}
 }
 
 func (s *slowTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if strings.Contains(req.URL.Path, "/blobs/") {
+		s.reachOne.Do(func() { close(s.reached) })
 		select {
 		case <-s.release:
 		case <-req.Context().Done():
@@ -359,7 +366,7 @@ func TestConcurrentPulls(t *testing.T) {
 	other := imagetest.Variant(t, base, imagetest.Config{Layers: []v1.Layer{imagetest.Layer(t, imagetest.File("o", "o", 0o644))}})
 	imagetest.Push(t, host, "same:1", base)
 	imagetest.Push(t, host, "other:1", other)
-	tr := &slowTransport{release: make(chan struct{})}
+	tr := newSlowTransport()
 	s := openStore(t, t.TempDir(), image.Options{Transport: tr})
 
 	const n = 8
@@ -381,7 +388,12 @@ func TestConcurrentPulls(t *testing.T) {
 			ids[i] = res.Image.ID
 		})
 	}
-	// Give every pull time to reach the blob download, then let them all through.
+	// Once a download is held, give the other goroutines a moment to join it, then let them all through.
+	select {
+	case <-tr.reached:
+	case <-ctx.Done():
+		t.Fatal("no pull reached the registry's blobs")
+	}
 	time.Sleep(200 * time.Millisecond)
 	close(tr.release)
 	wg.Wait()
@@ -406,7 +418,7 @@ func TestPullCancelledWaiterDoesNotFailOthers(t *testing.T) {
 	ctx := context.Background()
 	host := imagetest.StartRegistry(t, imagetest.RegistryOptions{})
 	imagetest.Push(t, host, "bb:1", imagetest.Busybox(t))
-	tr := &slowTransport{release: make(chan struct{})}
+	tr := newSlowTransport()
 	s := openStore(t, t.TempDir(), image.Options{Transport: tr})
 	impatient, cancel := context.WithCancel(ctx)
 	first := make(chan error, 1)
@@ -419,7 +431,12 @@ func TestPullCancelledWaiterDoesNotFailOthers(t *testing.T) {
 		_, err := s.Pull(ctx, host+"/bb:1", image.PullOptions{})
 		second <- err
 	}()
-	time.Sleep(100 * time.Millisecond)
+	select {
+	case <-tr.reached:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no pull reached the registry's blobs")
+	}
+	time.Sleep(100 * time.Millisecond) // let the second pull join the first
 	cancel()
 	if err := <-first; !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled pull: %v", err)
