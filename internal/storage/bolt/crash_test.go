@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,14 +17,33 @@ import (
 // crashDBEnv names the database a re-executed test binary writes to until it is killed.
 const crashDBEnv = "PEAPOD_BOLT_CRASH_DB"
 
+// crashSegmentEnv, if set, is the write-ahead log segment size of the child, in bytes.
+const crashSegmentEnv = "PEAPOD_BOLT_CRASH_SEGMENT"
+
 // TestCrashKeepsAcknowledgedWrites kills a process in the middle of concurrent creates with SIGKILL and
-// checks that every create it acknowledged survived, and that the event log is whole.
+// checks that every create it acknowledged survived, and that the event log is whole: early, when the
+// writes are only in the write-ahead log, and later, with checkpoints into bbolt and log segments rolling
+// and being reused while the kill lands.
 func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
+	tests := []struct {
+		name        string
+		killAfter   int
+		segmentSize int
+	}{
+		{"before the first checkpoint", 500, 0},
+		{"during checkpoints and segment reuse", 5000, 64 << 10},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { crashAndCheck(t, tc.killAfter, tc.segmentSize) })
+	}
+}
+
+func crashAndCheck(t *testing.T, killAfter, segmentSize int) {
 	path := filepath.Join(t.TempDir(), "db")
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestCrashChild$")
-	cmd.Env = append(os.Environ(), crashDBEnv+"="+path)
+	cmd.Env = append(os.Environ(), crashDBEnv+"="+path, fmt.Sprintf("%s=%d", crashSegmentEnv, segmentSize))
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -32,7 +52,6 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start child: %v", err)
 	}
-	const killAfter = 500
 	acked := map[string]int64{}
 	lines := bufio.NewScanner(stdout)
 	for lines.Scan() {
@@ -90,7 +109,11 @@ func TestCrashChild(t *testing.T) {
 	if path == "" {
 		t.Skip("run by TestCrashKeepsAcknowledgedWrites")
 	}
-	s, err := Open(t.Context(), path, Options{})
+	segmentSize, err := strconv.ParseInt(os.Getenv(crashSegmentEnv), 10, 64)
+	if err != nil {
+		t.Fatalf("%s: %v", crashSegmentEnv, err)
+	}
+	s, err := Open(t.Context(), path, Options{WALSegmentSize: segmentSize})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -286,6 +287,9 @@ func (w *wal) append(ctx context.Context, first int64, entries []logEntry) error
 		w.buf = append(w.buf, enc...)
 	}
 	rec := w.buf
+	if len(rec)-recordHeader > math.MaxUint32 {
+		return fmt.Errorf("a batch of %d bytes is too large for one log record", len(rec)-recordHeader)
+	}
 	seg := w.active
 	if seg.off > 0 && seg.off+int64(len(rec)) > seg.size {
 		if err := w.roll(ctx); err != nil {
@@ -308,6 +312,9 @@ func (w *wal) append(ctx context.Context, first int64, entries []logEntry) error
 	seg.off += int64(len(rec))
 	seg.size = max(seg.size, seg.off)
 	seg.lastRev = first + int64(len(entries)) - 1
+	if cap(w.buf) > 4*zeroChunk {
+		w.buf = nil // one huge batch should not pin its buffer for good
+	}
 	if !w.askedNext && seg.off > seg.size/2 {
 		// Half full: time to prepare the successor, not earlier, so a small store writes one segment only.
 		w.askedNext = true
