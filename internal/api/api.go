@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/version"
 
+	"github.com/peapod-dev/peapod/internal/pki/serviceaccount"
 	"github.com/peapod-dev/peapod/internal/registry"
 	"github.com/peapod-dev/peapod/internal/storage"
 )
@@ -22,8 +23,15 @@ type Config struct {
 	OpenAPI http.Handler
 	// TypeConverter drives server-side apply and managedFields (internal/openapi).
 	TypeConverter managedfields.TypeConverter
-	// Authenticate returns the user name of an authenticated request, or ok=false (401).
+	// Authenticate returns the user name of an authenticated request, or ok=false (401 unless the
+	// request carries a valid service-account token).
 	Authenticate func(r *http.Request) (user string, ok bool)
+	// ServiceAccountTokens signs the tokens of serviceaccounts/token and verifies bearer tokens; nil
+	// serves no TokenRequest and authenticates no service account.
+	ServiceAccountTokens *serviceaccount.Issuer
+	// APIAudiences are the audiences a service-account token must name to authenticate here, and the
+	// default audiences of a TokenRequest (kube-apiserver's --api-audiences; default: the issuer).
+	APIAudiences []string
 	// Version is served on /version.
 	Version version.Info
 	// Metrics is where request metrics are registered; /metrics serves it.

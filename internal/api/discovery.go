@@ -127,6 +127,12 @@ func discoveryEntries(res *registry.Resource) []metav1.APIResource {
 		}
 		entries = append(entries, entry)
 	}
+	for _, sub := range res.KindSubresources {
+		entries = append(entries, metav1.APIResource{
+			Name: res.Name + "/" + sub.Name, Namespaced: res.Namespaced,
+			Group: sub.Kind.Group, Version: sub.Kind.Version, Kind: sub.Kind.Kind, Verbs: sub.Verbs,
+		})
+	}
 	return entries
 }
 

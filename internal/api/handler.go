@@ -116,11 +116,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveHealth(rec, r)
 		return
 	}
-	if h.cfg.Authenticate != nil {
-		if _, ok := h.cfg.Authenticate(r); !ok {
-			writeError(rec, r, apierrors.NewUnauthorized("Unauthorized"))
-			return
-		}
+	if !h.authenticate(r) {
+		writeError(rec, r, apierrors.NewUnauthorized("Unauthorized"))
+		return
 	}
 	switch {
 	case path == "/metrics":
@@ -215,9 +213,9 @@ func (h *handler) serveResource(w http.ResponseWriter, r *http.Request, rq *requ
 }
 
 // servedSubresources are the subresources this handler implements.
-var servedSubresources = []string{"status", "binding", "finalize"}
+var servedSubresources = []string{"status", "binding", "finalize", "token"}
 
-// serveSubresource serves status, binding and finalize; other declared subresources (log, exec, ...) are
+// serveSubresource serves status, binding, finalize and token; other declared subresources (log, exec, ...) are
 // not served by this handler.
 func (h *handler) serveSubresource(w http.ResponseWriter, r *http.Request, rq *request) {
 	switch {
@@ -231,6 +229,8 @@ func (h *handler) serveSubresource(w http.ResponseWriter, r *http.Request, rq *r
 		h.bind(w, r, rq)
 	case rq.subresource == "finalize" && rq.verb == "update":
 		h.update(w, r, rq)
+	case rq.subresource == "token" && rq.verb == "create" && rq.res.GroupVersion.Group == "" && rq.res.Name == "serviceaccounts":
+		h.createToken(w, r, rq)
 	case slices.Contains(servedSubresources, rq.subresource):
 		writeError(w, r, apierrors.NewMethodNotSupported(
 			schema.GroupResource{Group: rq.res.GroupVersion.Group, Resource: rq.res.Name + "/" + rq.subresource}, rq.verb))

@@ -89,7 +89,7 @@ func parseResourceRequest(agv *apiGroupVersion, r *http.Request, parts []string)
 	}
 	if len(parts) > 2 {
 		rq.subresource = parts[2]
-		if !slices.Contains(res.Subresources, rq.subresource) {
+		if !slices.Contains(res.Subresources, rq.subresource) && !slices.ContainsFunc(res.KindSubresources, func(k registry.KindSubresource) bool { return k.Name == rq.subresource }) {
 			return nil, notFoundPath()
 		}
 	}

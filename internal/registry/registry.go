@@ -25,11 +25,22 @@ type Resource struct {
 	Verbs        []string // as discovery lists them: create delete deletecollection get list patch update watch
 	// Subresources served for this resource, e.g. "status", "binding", "finalize", "log".
 	Subresources []string
+	// KindSubresources are subresources that take and return objects of a kind of another group, which
+	// discovery lists with that group and version (serviceaccounts/token: authentication.k8s.io/v1
+	// TokenRequest). The API layer serves each with a handler of its own.
+	KindSubresources []KindSubresource
 
 	New     func() runtime.Object // a new empty typed object, e.g. &corev1.Pod{}
 	NewList func() runtime.Object // a new empty typed list, e.g. &corev1.PodList{}
 
 	Strategy Strategy
+}
+
+// KindSubresource is a subresource whose objects are of another group's kind.
+type KindSubresource struct {
+	Name  string                  // "token"
+	Kind  schema.GroupVersionKind // authentication.k8s.io/v1, Kind=TokenRequest
+	Verbs []string                // as discovery lists them
 }
 
 // GroupVersionKind of the resource's objects.

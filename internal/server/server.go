@@ -31,6 +31,7 @@ import (
 	"github.com/peapod-dev/peapod/internal/kube"
 	"github.com/peapod-dev/peapod/internal/openapi"
 	"github.com/peapod-dev/peapod/internal/pki"
+	"github.com/peapod-dev/peapod/internal/pki/serviceaccount"
 	"github.com/peapod-dev/peapod/internal/registry/all"
 	"github.com/peapod-dev/peapod/internal/storage/bolt"
 	"github.com/peapod-dev/peapod/internal/version"
@@ -60,6 +61,10 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 	bundle, err := pki.Ensure(opts.DataDir, append([]string{host}, opts.TLSSANs...))
 	if err != nil {
 		return fmt.Errorf("certificates: %w", err)
+	}
+	tokens, err := serviceaccount.New(bundle.ServiceAccountKey, serviceaccount.DefaultIssuer)
+	if err != nil {
+		return fmt.Errorf("service-account tokens: %w", err)
 	}
 
 	store, err := bolt.Open(ctx, filepath.Join(opts.DataDir, "store.db"), bolt.Options{})
@@ -91,6 +96,9 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 			}
 			return nil
 		},
+
+		// Service-account tokens authenticate too; authorization is AlwaysAllow (docs/architecture.md).
+		ServiceAccountTokens: tokens,
 	})
 	if err != nil {
 		return fmt.Errorf("api: %w", err)

@@ -62,6 +62,18 @@ func Username(namespace, name string) string {
 	return "system:serviceaccount:" + namespace + ":" + name
 }
 
+// issuedClaims are the registered claims as Kubernetes writes them: unlike jwt.Claims, which writes a
+// single audience as a string, aud is always an array.
+type issuedClaims struct {
+	Issuer    string           `json:"iss"`
+	Subject   string           `json:"sub"`
+	Audience  []string         `json:"aud"`
+	Expiry    *jwt.NumericDate `json:"exp"`
+	NotBefore *jwt.NumericDate `json:"nbf"`
+	IssuedAt  *jwt.NumericDate `json:"iat"`
+	ID        string           `json:"jti"`
+}
+
 // privateClaims is the "kubernetes.io" claim exactly as Kubernetes encodes it.
 type privateClaims struct {
 	Kubernetes kubernetesClaim `json:"kubernetes.io,omitempty"`
@@ -142,10 +154,10 @@ func (i *Issuer) Issue(c Claims) (string, error) {
 	if c.ID == "" {
 		c.ID = string(uuid.NewUUID())
 	}
-	registered := jwt.Claims{
+	registered := issuedClaims{
 		Issuer:    i.issuer,
 		Subject:   c.Subject(),
-		Audience:  jwt.Audience(c.Audiences),
+		Audience:  c.Audiences,
 		Expiry:    jwt.NewNumericDate(c.Expiry),
 		NotBefore: jwt.NewNumericDate(c.NotBefore),
 		IssuedAt:  jwt.NewNumericDate(c.IssuedAt),

@@ -93,6 +93,9 @@ func TestIssueClaimsAsKubernetes(t *testing.T) {
 	if got["exp"] != float64(now.Add(time.Hour).Unix()) || got["iat"] != float64(now.Unix()) || got["nbf"] != float64(now.Unix()) {
 		t.Errorf("times exp %v iat %v nbf %v", got["exp"], got["iat"], got["nbf"])
 	}
+	if aud, ok := got["aud"].([]any); !ok || len(aud) != 1 || aud[0] != DefaultIssuer {
+		t.Errorf("aud %#v, want an array as Kubernetes writes it", got["aud"])
+	}
 	if id, _ := got["jti"].(string); len(id) != 36 {
 		t.Errorf("jti %v, want a UUID", got["jti"])
 	}

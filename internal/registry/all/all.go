@@ -5,6 +5,7 @@ package all
 import (
 	"fmt"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -34,7 +35,7 @@ func New() *registry.Registry {
 
 // newScheme registers core/v1 and coordination.k8s.io/v1 (each with the meta options types and
 // WatchEvent, and the unversioned Status/APIVersions/APIGroupList/APIGroup/APIResourceList, as their
-// AddToScheme does), the meta.k8s.io/v1 types the server answers with (Table, PartialObjectMetadata,
+// AddToScheme does), authentication.k8s.io/v1 TokenRequest, the meta.k8s.io/v1 types the server answers with (Table, PartialObjectMetadata,
 // WatchEvent, Status, the options), and each resource's field selector labels.
 func newScheme(resources []*registry.Resource) *runtime.Scheme {
 	scheme := runtime.NewScheme()
@@ -43,6 +44,8 @@ func newScheme(resources []*registry.Resource) *runtime.Scheme {
 	metav1.AddToGroupVersion(scheme, metav1.SchemeGroupVersion)
 	utilruntime.Must(metav1.AddMetaToScheme(scheme))
 	scheme.AddKnownTypes(metav1.SchemeGroupVersion, &metav1.Status{})
+	// serviceaccounts/token's body; only the kind itself, since no authentication.k8s.io resource is served.
+	scheme.AddKnownTypes(authenticationv1.SchemeGroupVersion, &authenticationv1.TokenRequest{})
 	utilruntime.Must(scheme.SetVersionPriority(corev1.SchemeGroupVersion))
 	utilruntime.Must(scheme.SetVersionPriority(coordinationv1.SchemeGroupVersion))
 	for _, r := range resources {

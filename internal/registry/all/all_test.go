@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -66,6 +67,7 @@ func TestMetaTypes(t *testing.T) {
 		{&metav1.ListOptions{}, []string{"/v1, Kind=ListOptions", "coordination.k8s.io/v1, Kind=ListOptions", "meta.k8s.io/v1, Kind=ListOptions"}},
 		{&metav1.Status{}, []string{"/v1, Kind=Status", "meta.k8s.io/v1, Kind=Status"}},
 		{&metav1.APIResourceList{}, []string{"/v1, Kind=APIResourceList"}},
+		{&authenticationv1.TokenRequest{}, []string{"authentication.k8s.io/v1, Kind=TokenRequest"}},
 		{&metav1.APIGroupList{}, []string{"/v1, Kind=APIGroupList"}},
 	}
 	for _, tc := range tests {

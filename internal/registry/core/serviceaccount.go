@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,8 +27,11 @@ func ServiceAccounts() *registry.Resource {
 		ShortNames:   []string{"sa"},
 		Namespaced:   true,
 		Verbs:        allVerbs(),
-		New:          func() runtime.Object { return &corev1.ServiceAccount{} },
-		NewList:      func() runtime.Object { return &corev1.ServiceAccountList{} },
+		KindSubresources: []registry.KindSubresource{{
+			Name: "token", Kind: authenticationv1.SchemeGroupVersion.WithKind("TokenRequest"), Verbs: []string{"create"},
+		}},
+		New:     func() runtime.Object { return &corev1.ServiceAccount{} },
+		NewList: func() runtime.Object { return &corev1.ServiceAccountList{} },
 		Strategy: ServiceAccountStrategy{registry.DefaultStrategy{
 			Namespaced: true, NameValidator: apivalidation.ValidateServiceAccountName,
 		}},
