@@ -483,3 +483,45 @@ func TestWriterConcurrentReader(t *testing.T) {
 	}
 	t.Logf("%d visible reads, %d snapshots (%d complete)", visibleReads, snapshots, consistentSnapshots)
 }
+
+// benchPayload is a service-account-like volume: three small files.
+func benchPayload(g int) map[string]File {
+	return map[string]File{
+		"token":     {Data: []byte(fmt.Sprintf("eyJhbGciOi.%0900d", g)), Mode: 0o644},
+		"ca.crt":    {Data: bytes.Repeat([]byte("c"), 1200), Mode: 0o644},
+		"namespace": {Data: []byte("default"), Mode: 0o644},
+	}
+}
+
+// BenchmarkWriterUpdate measures a full update: new payload dir, ..data swap, old dir removed.
+func BenchmarkWriterUpdate(b *testing.B) {
+	w, err := NewWriter(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := 0; b.Loop(); i++ {
+		if _, err := w.Write(ctx, benchPayload(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkWriterNoOp measures the periodic resync of an unchanged volume: compare only.
+func BenchmarkWriterNoOp(b *testing.B) {
+	w, err := NewWriter(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	p := benchPayload(0)
+	if _, err := w.Write(ctx, p); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		changed, err := w.Write(ctx, p)
+		if err != nil || changed {
+			b.Fatalf("changed %v, err %v", changed, err)
+		}
+	}
+}
