@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
 )
 
 // PullOptions are per-pull settings.
@@ -279,11 +280,28 @@ func (s *Store) unpack(ctx context.Context, diffID string, l v1.Layer, dir strin
 	if err := rc.Close(); err != nil {
 		return fmt.Errorf("layer %s: %w", diffID, err)
 	}
+	// A layer is unpacked once and trusted from then on, so its files must be on disk before its name is:
+	// one syncfs costs far less than an fsync per file.
+	if err := syncFS(fsDir); err != nil {
+		return fmt.Errorf("layer %s: %w", diffID, err)
+	}
 	if err := os.Rename(fsDir, dir); err != nil {
 		if _, serr := os.Stat(dir); serr == nil {
 			return nil // another process unpacked it first
 		}
 		return fmt.Errorf("layer %s: %w", diffID, err)
+	}
+	return nil
+}
+
+func syncFS(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Syncfs(fd); err != nil {
+		return fmt.Errorf("syncfs: %w", err)
 	}
 	return nil
 }
