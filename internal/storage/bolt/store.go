@@ -58,8 +58,9 @@ type Options struct {
 	// CheckpointWrites starts a checkpoint as soon as this many writes wait for one (default 5,000). It
 	// bounds the memory the layers hold and the replay after a crash.
 	CheckpointWrites int
-	// WALSegmentSize is the size of one preallocated write-ahead log file (default 8 MiB). A batch larger
-	// than a segment is written anyway, growing the file.
+	// WALSegmentSize is the size of one preallocated write-ahead log file (default 8 MiB; a new store's first
+	// one is at most 1 MiB, so that opening a store stays cheap). A batch larger than a segment is written
+	// anyway, growing the file.
 	WALSegmentSize int64
 	// Logger receives background errors (default slog.Default()).
 	Logger *slog.Logger

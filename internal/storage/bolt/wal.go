@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -43,6 +44,8 @@ const (
 	recordHeader  = 8
 	// zeroChunk is the write size used to preallocate a segment.
 	zeroChunk = 1 << 20
+	// firstSegmentSize is the size of a new store's first segment.
+	firstSegmentSize = 1 << 20
 	// keepRecycled is how many checkpointed segment files wait for reuse; more are removed.
 	keepRecycled = 2
 )
@@ -110,7 +113,7 @@ func readWAL(dir string, after int64) ([]logEntry, []*walSegment, error) {
 		}
 		segments = append(segments, &walSegment{seq: seq, path: filepath.Join(dir, name)})
 	}
-	slices.SortFunc(segments, func(a, b *walSegment) int { return cmpUint(a.seq, b.seq) })
+	slices.SortFunc(segments, func(a, b *walSegment) int { return cmp.Compare(a.seq, b.seq) })
 	var entries []logEntry
 	next := after + 1
 	for _, seg := range segments {
@@ -142,16 +145,6 @@ func readWAL(dir string, after int64) ([]logEntry, []*walSegment, error) {
 		}
 	}
 	return entries, segments, nil
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // checkRecord returns the payload of the record at the start of b and the record's length, or nil if there
@@ -207,7 +200,7 @@ func decodeBatch(p []byte) (int64, []logEntry, error) {
 }
 
 // startWAL makes the log ready to append after Open has put every logged write into bbolt: all the found
-// segments are retired, their files reused (the first becomes the active segment) or removed later.
+// segments are retired, their files reused (the largest becomes the active segment) or removed later.
 func startWAL(ctx context.Context, dir string, found []*walSegment, segmentSize int64, logger *slog.Logger) (*wal, error) {
 	created, err := ensureDir(dir)
 	if err != nil {
@@ -228,13 +221,12 @@ func startWAL(ctx context.Context, dir string, found []*walSegment, segmentSize 
 	}
 	for _, seg := range found {
 		w.nextSeq = max(w.nextSeq, seg.seq+1)
-		if seg.size >= segmentSize {
-			w.recyclable = append(w.recyclable, seg)
-		} else if err := os.Remove(seg.path); err != nil {
-			return nil, fmt.Errorf("remove short segment: %w", err)
-		}
 	}
-	if w.active, err = w.prepare(ctx); err != nil {
+	// The largest files are reused first; the preallocator removes the surplus.
+	w.recyclable = slices.SortedStableFunc(slices.Values(found), func(a, b *walSegment) int { return cmp.Compare(b.size, a.size) })
+	// A new store starts on a small segment, so that opening one stays cheap; the preallocator prepares
+	// full-size successors when the store is really written to.
+	if w.active, err = w.prepare(ctx, min(segmentSize, firstSegmentSize)); err != nil {
 		return nil, err
 	}
 	w.poke() // trim the files not reused
@@ -335,7 +327,7 @@ func (w *wal) roll(ctx context.Context) error {
 		case next = <-w.ready:
 		default:
 			var err error
-			next, err = w.prepare(ctx)
+			next, err = w.prepare(ctx, w.segmentSize)
 			if err != nil {
 				w.prepMu.Unlock()
 				return err
@@ -359,7 +351,7 @@ func (w *wal) roll(ctx context.Context) error {
 // prepare numbers and readies a segment: a reused file, or a new one written full of zeroes and synced
 // under a temporary name first, so a numbered segment is always whole. The name is made durable before the
 // segment is handed out.
-func (w *wal) prepare(ctx context.Context) (*walSegment, error) {
+func (w *wal) prepare(ctx context.Context, size int64) (*walSegment, error) {
 	w.mu.Lock()
 	seq := w.nextSeq
 	w.nextSeq++
@@ -376,13 +368,13 @@ func (w *wal) prepare(ctx context.Context) (*walSegment, error) {
 		}
 		seg.size = reuse.size
 	} else {
-		if err := w.zeroFill(ctx, seg.path+tmpSuffix); err != nil {
+		if err := zeroFill(ctx, seg.path+tmpSuffix, size); err != nil {
 			return nil, err
 		}
 		if err := os.Rename(seg.path+tmpSuffix, seg.path); err != nil {
 			return nil, fmt.Errorf("name write-ahead log segment: %w", err)
 		}
-		seg.size = w.segmentSize
+		seg.size = size
 	}
 	if err := syncDir(w.dir); err != nil {
 		return nil, err
@@ -397,7 +389,7 @@ func (w *wal) prepare(ctx context.Context) (*walSegment, error) {
 
 // zeroFill writes a new segment's blocks for real: an fallocated extent is "unwritten", and the first write
 // into it would cost a journal commit on the hot path.
-func (w *wal) zeroFill(ctx context.Context, path string) (err error) {
+func zeroFill(ctx context.Context, path string, size int64) (err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("create write-ahead log segment: %w", err)
@@ -411,11 +403,11 @@ func (w *wal) zeroFill(ctx context.Context, path string) (err error) {
 		}
 	}()
 	zeroes := make([]byte, zeroChunk)
-	for off := int64(0); off < w.segmentSize; off += zeroChunk {
+	for off := int64(0); off < size; off += zeroChunk {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if _, err := f.WriteAt(zeroes[:min(zeroChunk, w.segmentSize-off)], off); err != nil {
+		if _, err := f.WriteAt(zeroes[:min(zeroChunk, size-off)], off); err != nil {
 			return fmt.Errorf("preallocate write-ahead log segment: %w", err)
 		}
 	}
@@ -450,7 +442,7 @@ func (w *wal) preallocate(ctx context.Context) {
 		}
 		w.prepMu.Lock()
 		if len(w.ready) == 0 && w.wanted.Swap(false) {
-			seg, err := w.prepare(ctx)
+			seg, err := w.prepare(ctx, w.segmentSize)
 			if err == nil {
 				w.ready <- seg // never blocks: only this goroutine sends, under prepMu
 			} else if ctx.Err() == nil {
