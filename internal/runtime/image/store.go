@@ -62,10 +62,13 @@ type Image struct {
 	Platform v1.Platform
 	// LayerDirs are the unpacked layers, bottom first, each usable as an overlayfs lowerdir.
 	LayerDirs []string
-	// Size is the size of the image as distributed: config plus compressed layers (what the kubelet shows).
+	// Size is the size of the image as distributed: config plus compressed layers (what the kubelet shows);
+	// for a docker archive, the size of its config and layer files in the archive.
 	Size int64
 	// Created is when the image was built, as its config says.
 	Created time.Time
+	// Stored is when the image first arrived in this store.
+	Stored time.Time
 }
 
 // record is the stored form of an image.
@@ -378,7 +381,7 @@ func (s *Store) image(idx *indexFile, id string) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image %s config: %w", id, err)
 	}
-	img := &Image{ID: rec.ID, Config: cfg.Config, Size: rec.Size, Created: cfg.Created.Time}
+	img := &Image{ID: rec.ID, Config: cfg.Config, Size: rec.Size, Created: cfg.Created.Time, Stored: time.Unix(rec.Stored, 0)}
 	if p := cfg.Platform(); p != nil {
 		img.Platform = *p
 	}

@@ -131,6 +131,9 @@ func TestPullAndGet(t *testing.T) {
 	if got.Size < 500_000 || res.Duration <= 0 || res.Total < res.Duration {
 		t.Errorf("size %d duration %v total %v", got.Size, res.Duration, res.Total)
 	}
+	if !got.Created.Equal(imagetest.Epoch()) || time.Since(got.Stored) > time.Hour {
+		t.Errorf("created %v stored %v", got.Created, got.Stored)
+	}
 
 	for _, r := range []string{ref, host + "/tools/busybox@" + digest, got.ID, strings.TrimPrefix(got.ID, "sha256:")} {
 		g, err := s.Get(ctx, r)
