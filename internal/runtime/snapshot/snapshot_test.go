@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
@@ -277,6 +279,13 @@ func TestImageThroughOverlay(t *testing.T) {
 		if _, err := os.Lstat(filepath.Join(rootfs, present)); err != nil {
 			t.Errorf("%s: %v", present, err)
 		}
+	}
+	// The rootfs runs: busybox from the overlay, in a chroot, sees the image's view.
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(cctx, "chroot", rootfs, "/bin/sh", "-c", "ls /srv; cat /etc/hostname 2>&1; id -un").CombinedOutput()
+	if got := string(out); !strings.Contains(got, "new\n") || !strings.Contains(got, "No such file") || !strings.HasSuffix(got, "root\n") {
+		t.Errorf("chroot %s: %v\n%s", rootfs, err, got)
 	}
 	// The lower layers themselves are untouched by what the container deletes.
 	if err := os.Remove(filepath.Join(rootfs, "etc/passwd")); err != nil {
