@@ -89,6 +89,14 @@ func Opaque(dir string) Entry { return Entry{Name: filepath.Join(dir, ".wh..wh..
 // LayerTar returns the uncompressed tar of entries.
 func LayerTar(tb testing.TB, entries ...Entry) []byte {
 	tb.Helper()
+	data, err := layerTar(entries)
+	if err != nil {
+		tb.Fatalf("imagetest: %v", err)
+	}
+	return data
+}
+
+func layerTar(entries []Entry) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, e := range entries {
@@ -110,40 +118,62 @@ func LayerTar(tb testing.TB, entries ...Entry) []byte {
 			hdr.PAXRecords["SCHILY.xattr."+k] = v
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
-			tb.Fatalf("imagetest: tar header %s: %v", e.Name, err)
+			return nil, fmt.Errorf("tar header %s: %w", e.Name, err)
 		}
 		if typ == tar.TypeReg {
 			if _, err := io.WriteString(tw, e.Body); err != nil {
-				tb.Fatalf("imagetest: tar body %s: %v", e.Name, err)
+				return nil, fmt.Errorf("tar body %s: %w", e.Name, err)
 			}
 		}
 	}
 	if err := tw.Close(); err != nil {
-		tb.Fatalf("imagetest: tar: %v", err)
+		return nil, fmt.Errorf("tar: %w", err)
 	}
-	return buf.Bytes()
+	return buf.Bytes(), nil
 }
 
 // Layer returns a gzip-compressed OCI layer of entries.
 func Layer(tb testing.TB, entries ...Entry) v1.Layer {
 	tb.Helper()
-	data := LayerTar(tb, entries...)
+	l, err := layer(entries)
+	if err != nil {
+		tb.Fatalf("imagetest: %v", err)
+	}
+	return l
+}
+
+func layer(entries []Entry) (v1.Layer, error) {
+	data, err := layerTar(entries)
+	if err != nil {
+		return nil, err
+	}
 	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(data)), nil
 	}, tarball.WithMediaType(types.OCILayer))
 	if err != nil {
-		tb.Fatalf("imagetest: layer: %v", err)
+		return nil, fmt.Errorf("layer: %w", err)
 	}
-	return l
+	return l, nil
 }
 
 // BusyboxLayer is the base layer: /bin/busybox with applet links, /etc/passwd, /etc/group and the usual
 // top-level directories.
 func BusyboxLayer(tb testing.TB) v1.Layer {
 	tb.Helper()
+	if _, err := os.Stat(BusyboxPath); err != nil {
+		tb.Skipf("imagetest: busybox-static is needed (apt-get install busybox-static): %v", err)
+	}
+	l, err := busyboxLayer()
+	if err != nil {
+		tb.Fatalf("imagetest: %v", err)
+	}
+	return l
+}
+
+func busyboxLayer() (v1.Layer, error) {
 	bin, err := os.ReadFile(BusyboxPath)
 	if err != nil {
-		tb.Skipf("imagetest: busybox-static is needed (apt-get install busybox-static): %v", err)
+		return nil, fmt.Errorf("busybox-static is needed (apt-get install busybox-static): %w", err)
 	}
 	entries := []Entry{
 		Dir("bin", 0o755), Dir("etc", 0o755), Dir("root", 0o700), Dir("tmp", 0o1777), Dir("var", 0o755),
@@ -158,7 +188,7 @@ func BusyboxLayer(tb testing.TB) v1.Layer {
 	for _, a := range Applets() {
 		entries = append(entries, Symlink("bin/"+a, "busybox"))
 	}
-	return Layer(tb, entries...)
+	return layer(entries)
 }
 
 // Config is the runtime configuration of a Variant; zero fields keep the base image's.
@@ -180,15 +210,31 @@ type Config struct {
 // Busybox returns an OCI image of busybox-static: Cmd ["sh"], PATH in Env, linux/amd64 (the host's binary).
 func Busybox(tb testing.TB) v1.Image {
 	tb.Helper()
+	if _, err := os.Stat(BusyboxPath); err != nil {
+		tb.Skipf("imagetest: busybox-static is needed (apt-get install busybox-static): %v", err)
+	}
+	img, err := BusyboxImage()
+	if err != nil {
+		tb.Fatalf("imagetest: %v", err)
+	}
+	return img
+}
+
+// BusyboxImage is Busybox for programs (the quickstart's image builder): errors are returned.
+func BusyboxImage() (v1.Image, error) {
+	l, err := busyboxLayer()
+	if err != nil {
+		return nil, err
+	}
 	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
-	img, err := mutate.AppendLayers(base, BusyboxLayer(tb))
+	img, err := mutate.AppendLayers(base, l)
 	if err != nil {
-		tb.Fatalf("imagetest: busybox: %v", err)
+		return nil, fmt.Errorf("busybox: %w", err)
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
-		tb.Fatalf("imagetest: busybox: %v", err)
+		return nil, fmt.Errorf("busybox: %w", err)
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", "amd64"
@@ -197,9 +243,9 @@ func Busybox(tb testing.TB) v1.Image {
 	cf.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {
-		tb.Fatalf("imagetest: busybox: %v", err)
+		return nil, fmt.Errorf("busybox: %w", err)
 	}
-	return img
+	return img, nil
 }
 
 // Variant returns base with cfg applied and cfg.Layers on top.
