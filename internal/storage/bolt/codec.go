@@ -178,6 +178,37 @@ func decodeEvent(rev int64, b []byte) (storage.Event, error) {
 	return finishEvent(rev, h, r)
 }
 
+// encodeBatch is a group commit's writes as one write-ahead log record holds them: each entry after its
+// length.
+func encodeBatch(buf []byte, entries []logEntry) []byte {
+	for _, e := range entries {
+		enc := encodeLogEntry(e)
+		buf = binary.AppendUvarint(buf, uint64(len(enc)))
+		buf = append(buf, enc...)
+	}
+	return buf
+}
+
+func decodeBatch(b []byte, count int) ([]logEntry, error) {
+	r := &logReader{b: b}
+	entries := make([]logEntry, 0, count)
+	for range count {
+		enc := r.bytes("batch entry")
+		if r.err != nil {
+			return nil, r.err
+		}
+		e, err := decodeLogEntry(enc)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, e)
+	}
+	if len(r.b) != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the batch", errCorrupt, len(r.b))
+	}
+	return entries, nil
+}
+
 // decodeLogEntry decodes a whole log entry, copying what it keeps.
 func decodeLogEntry(b []byte) (logEntry, error) {
 	h, r, err := decodeLogHeader(b)

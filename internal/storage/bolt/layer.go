@@ -132,7 +132,7 @@ func (s *Store) checkpoint() error {
 	s.stateMu.Lock()
 	s.layers = slices.Clone(s.layers[len(frozen):])
 	s.stateMu.Unlock()
-	s.wal.release(upTo)
+	s.wal.Release(upTo)
 	s.opts.Logger.Debug("storage checkpoint", "revision", upTo, "took", time.Since(start))
 	return nil
 }

@@ -2,10 +2,10 @@
 // single bbolt file, fronted by a write-ahead log so that an acknowledged write costs one fdatasync.
 //
 // One committer goroutine takes every write queued while the previous batch was being synced and makes the
-// batch durable as one record of the write-ahead log (wal.go): a preallocated segment file, so the sync
+// batch durable as one record of the write-ahead log (package wal): a preallocated segment file, so the sync
 // flushes data only. The batch then joins an in-memory layer of writes not yet in bbolt (layer.go), is
 // published to watchers and answered. A checkpointer commits the layers to bbolt in one ordinary, synced
-// transaction every CheckpointInterval or CheckpointWrites, then retires the log segments they cover; bbolt
+// transaction every CheckpointInterval or CheckpointWrites, then releases the log segments they cover; bbolt
 // is never written unsynced, so its file is always whole. Reads see the layers over a bbolt snapshot at one
 // revision. Open replays the log records above bbolt's revision into bbolt (a torn last record was never
 // acknowledged and is ignored); Close checkpoints everything, so a clean shutdown leaves bbolt complete.
@@ -30,6 +30,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/peapod-dev/peapod/internal/storage"
+	"github.com/peapod-dev/peapod/internal/storage/bolt/wal"
 )
 
 // ErrClosed is returned by calls on a closed Store.
@@ -116,7 +117,7 @@ const initialMmapSize = 1 << 30
 // Store is the bbolt-backed storage.Store.
 type Store struct {
 	db   *bbolt.DB
-	wal  *wal
+	wal  *wal.Log
 	opts Options
 
 	writes        chan *writeRequest // to the committer
@@ -198,7 +199,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	go s.checkpointLoop()
 	go func() {
 		defer s.wg.Done()
-		s.wal.preallocate(life)
+		s.wal.Run(life)
 	}()
 	if opts.CompactInterval > 0 {
 		s.wg.Add(1)
@@ -207,25 +208,33 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// recover puts the writes logged above bbolt's revision into bbolt, in one synced transaction, and starts
-// the write-ahead log afresh in dir.
-func (s *Store) recover(ctx context.Context, dir string) (*wal, error) {
-	entries, found, err := readWAL(dir, s.revision)
-	if err != nil {
-		return nil, err
-	}
-	if len(entries) > 0 {
+// recover puts the writes logged in dir above bbolt's revision into bbolt, in one synced transaction, and
+// opens the write-ahead log for the writes that follow.
+func (s *Store) recover(ctx context.Context, dir string) (*wal.Log, error) {
+	return wal.Open(ctx, dir, s.revision, wal.Options{SegmentSize: s.opts.WALSegmentSize, Logger: s.opts.Logger}, func(records []wal.Record) error {
+		if len(records) == 0 {
+			return nil
+		}
 		replayed := newLayer(s.revision)
-		for _, e := range entries {
-			replayed.add(e)
+		for _, rec := range records {
+			entries, err := decodeBatch(rec.Data, rec.Count)
+			if err != nil {
+				return fmt.Errorf("write-ahead log record at revision %d: %w", rec.First, err)
+			}
+			// A record may begin at or below bbolt's revision; only what follows it is replayed.
+			for i, e := range entries {
+				if rec.First+int64(i) > replayed.last() {
+					replayed.add(e)
+				}
+			}
 		}
 		if err := s.db.Update(func(tx *bbolt.Tx) error { return writeLayers(tx, []*layer{replayed}) }); err != nil {
-			return nil, fmt.Errorf("replay %d logged writes: %w", len(entries), err)
+			return fmt.Errorf("replay %d logged writes: %w", len(replayed.entries), err)
 		}
-		s.opts.Logger.Info("storage replayed the write-ahead log", "writes", len(entries), "from", s.revision+1, "to", replayed.last())
+		s.opts.Logger.Info("storage replayed the write-ahead log", "writes", len(replayed.entries), "from", s.revision+1, "to", replayed.last())
 		s.revision = replayed.last()
-	}
-	return startWAL(ctx, dir, found, s.opts.WALSegmentSize, s.opts.Logger)
+		return nil
+	})
 }
 
 // load creates the buckets of a new file and reads the revisions of an existing one.
@@ -275,7 +284,7 @@ func (s *Store) Close() error {
 		s.end()
 		s.wg.Wait()
 		// If the checkpoint fails, the writes are still in the log for the next Open.
-		s.closeErr = errors.Join(s.checkpoint(), s.wal.close(), s.db.Close())
+		s.closeErr = errors.Join(s.checkpoint(), s.wal.Close(), s.db.Close())
 	})
 	return s.closeErr
 }

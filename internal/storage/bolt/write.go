@@ -220,7 +220,7 @@ func (s *Store) commitBatch(batch []*writeRequest) {
 		for i, a := range done {
 			entries[i] = a.entry
 		}
-		if err := s.wal.append(s.life, done[0].event.Revision, entries); err != nil {
+		if err := s.wal.Append(s.life, done[0].event.Revision, len(entries), encodeBatch(nil, entries)); err != nil {
 			s.opts.Logger.Error("storage commit failed", "writes", len(done), "err", err)
 			for _, a := range done {
 				a.req.done <- writeResult{err: fmt.Errorf("bolt: write-ahead log: %w", err)}

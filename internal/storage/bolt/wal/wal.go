@@ -1,4 +1,23 @@
-package bolt
+// Package wal is a write-ahead log of group commits: each record holds a batch of writes at consecutive
+// revisions and is made durable with one fdatasync.
+//
+// Records are appended to the active segment, a file whose blocks were all written before it was used, so
+// that the sync flushes data only: no size change, no extent conversion, no journal commit. Segments are
+// named by a sequence number, used in that order, and prepared off the hot path by Run, which reuses the
+// files of released segments under a new number.
+//
+// A record is
+//
+//	4 bytes little-endian payload length | 4 bytes CRC-32C | payload
+//	payload: uvarint first revision, uvarint count, the caller's data
+//
+// The CRC covers the segment's sequence number, the length and the payload. A reused file keeps the bytes of
+// its previous life, but under its new number none of them checks, so a segment ends at its first record
+// that does not check: zeroes, a torn write, or an older life. Only the last record written before a crash
+// can be torn, and it was never acknowledged. Open hands the records above the caller's durable revision to
+// the caller and then retires every segment (reusing the files under new numbers), so a torn tail is never
+// read again.
+package wal
 
 import (
 	"cmp"
@@ -20,40 +39,40 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The write-ahead log makes a group commit durable with one fdatasync. A batch is one record appended to the
-// active segment, a file whose blocks were all written before it was used, so that the sync flushes data
-// only: no size change, no extent conversion, no journal commit. Segments are named by a sequence number,
-// used in that order, and prepared off the hot path by a background goroutine, which reuses the files of
-// checkpointed segments under a new number.
-//
-// A record is
-//
-//	4 bytes little-endian payload length | 4 bytes CRC-32C | payload
-//	payload: uvarint first revision, uvarint count, count × (uvarint length, log entry)
-//
-// The CRC covers the segment's sequence number, the length and the payload. A reused file keeps the bytes of
-// its previous life, but under its new number none of them checks, so a segment ends at its first record
-// that does not check: zeroes, a torn write, or an older life. Only the last record written before a crash
-// can be torn, and it was never acknowledged. Open replays the records above the bbolt file's revision into
-// bbolt and then retires every segment (reusing the files under new numbers), so a torn tail is never read
-// again.
-
 const (
 	segmentSuffix = ".wal"
 	tmpSuffix     = ".tmp"
 	recordHeader  = 8
 	// zeroChunk is the write size used to preallocate a segment.
 	zeroChunk = 1 << 20
-	// firstSegmentSize is the size of a new store's first segment.
+	// firstSegmentSize bounds the size of a new log's first segment, so that creating a log stays cheap.
 	firstSegmentSize = 1 << 20
-	// keepRecycled is how many checkpointed segment files wait for reuse; more are removed.
+	// keepRecycled is how many released segment files wait for reuse; more are removed.
 	keepRecycled = 2
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// walSegment is one segment file.
-type walSegment struct {
+// Options tune a Log.
+type Options struct {
+	// SegmentSize is the size of a preallocated segment file (a new log's first one is at most 1 MiB).
+	SegmentSize int64
+	// Logger receives background errors.
+	Logger *slog.Logger
+}
+
+// Record is one batch of writes at consecutive revisions.
+type Record struct {
+	First int64  // revision of the first write
+	Count int    // the writes are at First .. First+Count-1
+	Data  []byte // the caller's encoding of the writes
+}
+
+// Last is the revision of the record's last write.
+func (r Record) Last() int64 { return r.First + int64(r.Count) - 1 }
+
+// segment is one segment file.
+type segment struct {
 	seq     uint64
 	path    string
 	f       *os.File // open while the segment is active or ready
@@ -62,42 +81,81 @@ type walSegment struct {
 	lastRev int64    // revision of the last record appended (0: none)
 }
 
-// wal is the write-ahead log. The committer alone appends; the checkpointer releases what bbolt holds; the
-// preallocator prepares the next segment.
-type wal struct {
+// Log is a write-ahead log. One goroutine appends, any may release, and Run prepares the next segment.
+type Log struct {
 	dir         string
 	segmentSize int64
 	logger      *slog.Logger
 
-	// Owned by the committer.
-	active    *walSegment
+	// Owned by the appending goroutine.
+	active    *segment
 	buf       []byte
 	err       error // a failed write or sync: nothing more is appended (the file's state is unknown)
-	askedNext bool  // the preallocator was asked for a successor of active
+	askedNext bool  // Run was asked for a successor of active
 
-	ready  chan *walSegment // capacity 1: the prepared next segment
-	wanted atomic.Bool      // the committer asked for the next segment
-	wake   chan struct{}    // capacity 1: the preallocator has work
-	prepMu sync.Mutex       // one preparation at a time, so segments are numbered in the order they are used
+	ready  chan *segment // capacity 1: the prepared next segment
+	wanted atomic.Bool   // the appender asked for the next segment
+	wake   chan struct{} // capacity 1: Run has work
+	prepMu sync.Mutex    // one preparation at a time, so segments are numbered in the order they are used
 
 	mu         sync.Mutex
 	nextSeq    uint64
-	sealed     []*walSegment // full segments, oldest first, until a checkpoint covers them
-	recyclable []*walSegment // covered segments whose files wait for reuse
+	sealed     []*segment // full segments, oldest first, until released
+	recyclable []*segment // covered segments whose files wait for reuse
 }
 
 func segmentPath(dir string, seq uint64) string {
 	return filepath.Join(dir, fmt.Sprintf("%016x%s", seq, segmentSuffix))
 }
 
-// readWAL returns the logged writes above revision after, in revision order and without gaps, and the
-// segments found (in sequence order).
-func readWAL(dir string, after int64) ([]logEntry, []*walSegment, error) {
+// Open reads the log in dir (created if missing) and calls recover with the records holding revisions
+// above after, in revision order and without gaps (the first may also hold revisions at or below after).
+// Once recover has made them durable elsewhere and returned nil, every segment is retired and the log is
+// ready to append the revisions that follow.
+func Open(ctx context.Context, dir string, after int64, opts Options, recover func([]Record) error) (*Log, error) {
+	records, found, err := read(dir, after)
+	if err != nil {
+		return nil, err
+	}
+	if err := recover(records); err != nil {
+		return nil, err
+	}
+	created, err := ensureDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return nil, err
+		}
+	}
+	w := &Log{
+		dir:         dir,
+		segmentSize: opts.SegmentSize,
+		logger:      opts.Logger,
+		ready:       make(chan *segment, 1),
+		wake:        make(chan struct{}, 1),
+		nextSeq:     1,
+	}
+	for _, seg := range found {
+		w.nextSeq = max(w.nextSeq, seg.seq+1)
+	}
+	// The largest files are reused first; Run removes the surplus.
+	w.recyclable = slices.SortedStableFunc(slices.Values(found), func(a, b *segment) int { return cmp.Compare(b.size, a.size) })
+	if w.active, err = w.prepare(ctx, min(w.segmentSize, firstSegmentSize)); err != nil {
+		return nil, err
+	}
+	w.poke() // trim the files not reused
+	return w, nil
+}
+
+// read returns the records above revision after and the segments found, in sequence order.
+func read(dir string, after int64) ([]Record, []*segment, error) {
 	names, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, nil, fmt.Errorf("read write-ahead log directory: %w", err)
 	}
-	var segments []*walSegment
+	var segments []*segment
 	for _, d := range names {
 		name := d.Name()
 		if strings.HasSuffix(name, tmpSuffix) {
@@ -111,10 +169,10 @@ func readWAL(dir string, after int64) ([]logEntry, []*walSegment, error) {
 		if err != nil || !strings.HasSuffix(name, segmentSuffix) {
 			return nil, nil, fmt.Errorf("unexpected file %s in the write-ahead log directory", name)
 		}
-		segments = append(segments, &walSegment{seq: seq, path: filepath.Join(dir, name)})
+		segments = append(segments, &segment{seq: seq, path: filepath.Join(dir, name)})
 	}
-	slices.SortFunc(segments, func(a, b *walSegment) int { return cmp.Compare(a.seq, b.seq) })
-	var entries []logEntry
+	slices.SortFunc(segments, func(a, b *segment) int { return cmp.Compare(a.seq, b.seq) })
+	var records []Record
 	next := after + 1
 	for _, seg := range segments {
 		data, err := os.ReadFile(seg.path)
@@ -127,24 +185,23 @@ func readWAL(dir string, after int64) ([]logEntry, []*walSegment, error) {
 			if payload == nil {
 				break
 			}
-			first, batch, err := decodeBatch(payload)
+			rec, err := decodeRecord(payload)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s at %d: %w", seg.path, off, err)
 			}
-			last := first + int64(len(batch)) - 1
 			switch {
-			case last < next:
-				// Already in bbolt.
-			case first > next:
-				return nil, nil, fmt.Errorf("%s at %d: revisions %d-%d follow %d: the log has a gap", seg.path, off, first, last, next-1)
+			case rec.Last() < next:
+				// Already durable elsewhere.
+			case rec.First > next:
+				return nil, nil, fmt.Errorf("%s at %d: revisions %d-%d follow %d: the log has a gap", seg.path, off, rec.First, rec.Last(), next-1)
 			default:
-				entries = append(entries, batch[next-first:]...)
-				next = last + 1
+				records = append(records, rec)
+				next = rec.Last() + 1
 			}
 			off += n
 		}
 	}
-	return entries, segments, nil
+	return records, segments, nil
 }
 
 // checkRecord returns the payload of the record at the start of b and the record's length, or nil if there
@@ -171,66 +228,20 @@ func recordChecksum(seq uint64, payload []byte) uint32 {
 	return crc32.Update(crc32.Update(0, castagnoli, h[:]), castagnoli, payload)
 }
 
-func decodeBatch(p []byte) (int64, []logEntry, error) {
-	r := &logReader{b: p}
-	first := int64(r.uvarint("batch revision"))
-	count := r.uvarint("batch size")
-	if r.err != nil {
-		return 0, nil, r.err
-	}
-	if first <= 0 || count == 0 || count > uint64(len(p)) {
-		return 0, nil, fmt.Errorf("%w: batch of %d at revision %d", errCorrupt, count, first)
-	}
-	entries := make([]logEntry, 0, count)
-	for range count {
-		b := r.bytes("batch entry")
-		if r.err != nil {
-			return 0, nil, r.err
-		}
-		e, err := decodeLogEntry(b)
-		if err != nil {
-			return 0, nil, err
-		}
-		entries = append(entries, e)
-	}
-	if len(r.b) != 0 {
-		return 0, nil, fmt.Errorf("%w: %d bytes after the batch", errCorrupt, len(r.b))
-	}
-	return first, entries, nil
-}
+// errCorrupt: a record whose checksum holds does not decode, which no crash explains.
+var errCorrupt = errors.New("wal: corrupt record")
 
-// startWAL makes the log ready to append after Open has put every logged write into bbolt: all the found
-// segments are retired, their files reused (the largest becomes the active segment) or removed later.
-func startWAL(ctx context.Context, dir string, found []*walSegment, segmentSize int64, logger *slog.Logger) (*wal, error) {
-	created, err := ensureDir(dir)
-	if err != nil {
-		return nil, err
+func decodeRecord(p []byte) (Record, error) {
+	first, n := binary.Uvarint(p)
+	if n <= 0 || first == 0 || first > math.MaxInt64 {
+		return Record{}, fmt.Errorf("%w: first revision", errCorrupt)
 	}
-	if created {
-		if err := syncDir(filepath.Dir(dir)); err != nil {
-			return nil, err
-		}
+	p = p[n:]
+	count, n := binary.Uvarint(p)
+	if n <= 0 || count == 0 || count > math.MaxInt32 {
+		return Record{}, fmt.Errorf("%w: count", errCorrupt)
 	}
-	w := &wal{
-		dir:         dir,
-		segmentSize: segmentSize,
-		logger:      logger,
-		ready:       make(chan *walSegment, 1),
-		wake:        make(chan struct{}, 1),
-		nextSeq:     1,
-	}
-	for _, seg := range found {
-		w.nextSeq = max(w.nextSeq, seg.seq+1)
-	}
-	// The largest files are reused first; the preallocator removes the surplus.
-	w.recyclable = slices.SortedStableFunc(slices.Values(found), func(a, b *walSegment) int { return cmp.Compare(b.size, a.size) })
-	// A new store starts on a small segment, so that opening one stays cheap; the preallocator prepares
-	// full-size successors when the store is really written to.
-	if w.active, err = w.prepare(ctx, min(segmentSize, firstSegmentSize)); err != nil {
-		return nil, err
-	}
-	w.poke() // trim the files not reused
-	return w, nil
+	return Record{First: int64(first), Count: int(count), Data: p[n:]}, nil
 }
 
 func ensureDir(dir string) (created bool, err error) {
@@ -258,26 +269,23 @@ func syncDir(dir string) error {
 	return nil
 }
 
-func (w *wal) poke() {
+func (w *Log) poke() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
 }
 
-// append makes the batch of writes at revisions first, first+1, ... durable.
-func (w *wal) append(ctx context.Context, first int64, entries []logEntry) error {
+// Append makes the record of count writes from revision first, encoded by the caller as data, durable.
+// One goroutine appends; after an error from the disk, every later Append fails with it.
+func (w *Log) Append(ctx context.Context, first int64, count int, data []byte) error {
 	if w.err != nil {
 		return w.err
 	}
 	w.buf = append(w.buf[:0], make([]byte, recordHeader)...)
 	w.buf = binary.AppendUvarint(w.buf, uint64(first))
-	w.buf = binary.AppendUvarint(w.buf, uint64(len(entries)))
-	for _, e := range entries {
-		enc := encodeLogEntry(e)
-		w.buf = binary.AppendUvarint(w.buf, uint64(len(enc)))
-		w.buf = append(w.buf, enc...)
-	}
+	w.buf = binary.AppendUvarint(w.buf, uint64(count))
+	w.buf = append(w.buf, data...)
 	rec := w.buf
 	if len(rec)-recordHeader > math.MaxUint32 {
 		return fmt.Errorf("a batch of %d bytes is too large for one log record", len(rec)-recordHeader)
@@ -303,12 +311,12 @@ func (w *wal) append(ctx context.Context, first int64, entries []logEntry) error
 	}
 	seg.off += int64(len(rec))
 	seg.size = max(seg.size, seg.off)
-	seg.lastRev = first + int64(len(entries)) - 1
+	seg.lastRev = first + int64(count) - 1
 	if cap(w.buf) > 4*zeroChunk {
 		w.buf = nil // one huge batch should not pin its buffer for good
 	}
 	if !w.askedNext && seg.off > seg.size/2 {
-		// Half full: time to prepare the successor, not earlier, so a small store writes one segment only.
+		// Half full: time to prepare the successor, not earlier, so a small log writes one segment only.
 		w.askedNext = true
 		w.wanted.Store(true)
 		w.poke()
@@ -316,9 +324,9 @@ func (w *wal) append(ctx context.Context, first int64, entries []logEntry) error
 	return nil
 }
 
-// roll seals the active segment and moves to the next one, preparing it here if the preallocator has not.
-func (w *wal) roll(ctx context.Context) error {
-	var next *walSegment
+// roll seals the active segment and moves to the next one, preparing it here if Run has not.
+func (w *Log) roll(ctx context.Context) error {
+	var next *segment
 	select {
 	case next = <-w.ready:
 	default:
@@ -337,7 +345,7 @@ func (w *wal) roll(ctx context.Context) error {
 	}
 	old := w.active
 	if err := old.f.Close(); err != nil {
-		w.logger.Warn("storage: close write-ahead log segment", "path", old.path, "err", err)
+		w.logger.Warn("wal: close write-ahead log segment", "path", old.path, "err", err)
 	}
 	old.f = nil
 	w.mu.Lock()
@@ -351,17 +359,17 @@ func (w *wal) roll(ctx context.Context) error {
 // prepare numbers and readies a segment: a reused file, or a new one written full of zeroes and synced
 // under a temporary name first, so a numbered segment is always whole. The name is made durable before the
 // segment is handed out.
-func (w *wal) prepare(ctx context.Context, size int64) (*walSegment, error) {
+func (w *Log) prepare(ctx context.Context, size int64) (*segment, error) {
 	w.mu.Lock()
 	seq := w.nextSeq
 	w.nextSeq++
-	var reuse *walSegment
+	var reuse *segment
 	if len(w.recyclable) > 0 {
 		reuse = w.recyclable[0]
 		w.recyclable = w.recyclable[1:]
 	}
 	w.mu.Unlock()
-	seg := &walSegment{seq: seq, path: segmentPath(w.dir, seq)}
+	seg := &segment{seq: seq, path: segmentPath(w.dir, seq)}
 	if reuse != nil {
 		if err := os.Rename(reuse.path, seg.path); err != nil {
 			return nil, fmt.Errorf("reuse write-ahead log segment: %w", err)
@@ -417,8 +425,8 @@ func zeroFill(ctx context.Context, path string, size int64) (err error) {
 	return nil
 }
 
-// release retires the sealed segments whose writes are all at or below rev, now in bbolt.
-func (w *wal) release(rev int64) {
+// Release retires the full segments whose writes are all at or below rev, now durable elsewhere.
+func (w *Log) Release(rev int64) {
 	w.mu.Lock()
 	n := 0
 	for n < len(w.sealed) && w.sealed[n].lastRev <= rev {
@@ -432,8 +440,8 @@ func (w *wal) release(rev int64) {
 	}
 }
 
-// preallocate keeps the next segment ready and the retired files few, until ctx ends.
-func (w *wal) preallocate(ctx context.Context) {
+// Run keeps the next segment ready and the retired files few, until ctx ends.
+func (w *Log) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -444,15 +452,15 @@ func (w *wal) preallocate(ctx context.Context) {
 		if len(w.ready) == 0 && w.wanted.Swap(false) {
 			seg, err := w.prepare(ctx, w.segmentSize)
 			if err == nil {
-				w.ready <- seg // never blocks: only this goroutine sends, under prepMu
+				w.ready <- seg // never blocks: only Run sends, under prepMu
 			} else if ctx.Err() == nil {
-				// The committer prepares its own segment when none is ready, and reports the error.
-				w.logger.Warn("storage: prepare write-ahead log segment", "err", err)
+				// The appender prepares its own segment when none is ready, and reports the error.
+				w.logger.Warn("wal: prepare write-ahead log segment", "err", err)
 			}
 		}
 		w.prepMu.Unlock()
 		w.mu.Lock()
-		var extra []*walSegment
+		var extra []*segment
 		if len(w.recyclable) > keepRecycled {
 			extra = slices.Clone(w.recyclable[keepRecycled:])
 			w.recyclable = w.recyclable[:keepRecycled]
@@ -460,14 +468,15 @@ func (w *wal) preallocate(ctx context.Context) {
 		w.mu.Unlock()
 		for _, seg := range extra {
 			if err := os.Remove(seg.path); err != nil {
-				w.logger.Warn("storage: remove write-ahead log segment", "path", seg.path, "err", err)
+				w.logger.Warn("wal: remove write-ahead log segment", "path", seg.path, "err", err)
 			}
 		}
 	}
 }
 
-// close closes the files; the log stays on disk for the next Open.
-func (w *wal) close() error {
+// Close closes the files, once Run has returned and the last Append is done; the log stays on disk for the
+// next Open.
+func (w *Log) Close() error {
 	var errs []error
 	if w.active != nil && w.active.f != nil {
 		errs = append(errs, w.active.f.Close())
