@@ -12,7 +12,8 @@ import (
 //
 //	keys: key -> record   (uvarint createRevision, uvarint modRevision, value)
 //	log:  8-byte big-endian revision -> logEntry (one per write, the persisted event history)
-//	meta: "revision" -> 8 bytes (the last committed revision), "compacted" -> 8 bytes
+//	meta: "revision" -> 8 bytes (the last checkpointed revision), "compacted" -> 8 bytes,
+//	      "log-id" -> 8 random bytes naming this file's write-ahead log
 //
 // Revisions are big-endian in log keys so that bolt's byte order is revision order.
 var (
@@ -23,6 +24,7 @@ var (
 	metaRevision  = []byte("revision")
 	metaCompacted = []byte("compacted")
 	metaFormat    = []byte("format")
+	metaLogID     = []byte("log-id")
 )
 
 // formatVersion is written at creation so that a later layout change can recognise old files.

@@ -19,6 +19,8 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -116,9 +118,10 @@ const initialMmapSize = 1 << 30
 
 // Store is the bbolt-backed storage.Store.
 type Store struct {
-	db   *bbolt.DB
-	wal  *wal.Log
-	opts Options
+	db    *bbolt.DB
+	wal   *wal.Log
+	logID uint64 // names the write-ahead log of this bbolt file
+	opts  Options
 
 	writes        chan *writeRequest // to the committer
 	committerDone chan struct{}      // closed when the committer has exited
@@ -211,7 +214,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 // recover puts the writes logged in dir above bbolt's revision into bbolt, in one synced transaction, and
 // opens the write-ahead log for the writes that follow.
 func (s *Store) recover(ctx context.Context, dir string) (*wal.Log, error) {
-	return wal.Open(ctx, dir, s.revision, wal.Options{SegmentSize: s.opts.WALSegmentSize, Logger: s.opts.Logger}, func(records []wal.Record) error {
+	opts := wal.Options{ID: s.logID, SegmentSize: s.opts.WALSegmentSize, Logger: s.opts.Logger}
+	return wal.Open(ctx, dir, s.revision, opts, func(records []wal.Record) error {
 		if len(records) == 0 {
 			return nil
 		}
@@ -253,6 +257,18 @@ func (s *Store) load() error {
 		} else if v, err := decodeRevisionKey(format); err != nil || v != formatVersion {
 			return fmt.Errorf("unsupported data format %x", format)
 		}
+		id := meta.Get(metaLogID)
+		if id == nil {
+			id = make([]byte, 8)
+			_, _ = rand.Read(id) // never fails
+			if err := meta.Put(metaLogID, id); err != nil {
+				return fmt.Errorf("write log id: %w", err)
+			}
+		}
+		if len(id) != 8 {
+			return fmt.Errorf("%w: log id of %d bytes", errCorrupt, len(id))
+		}
+		s.logID = binary.BigEndian.Uint64(id)
 		var err error
 		if s.revision, err = readMetaRevision(meta, metaRevision); err != nil {
 			return err

@@ -333,6 +333,27 @@ func countSegments(t *testing.T, dir string) int {
 	return len(names)
 }
 
+func TestRecreatedStoreIgnoresOldLog(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "db")
+	s := openTest(t, path, noCheckpoints)
+	if _, err := s.Create(ctx, "/old/1", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	img := crashImage(t, path)
+	// The bbolt file is deleted, as to start afresh, and the log beside it forgotten.
+	if err := os.Remove(img); err != nil {
+		t.Fatal(err)
+	}
+	r := openTest(t, img, Options{})
+	if rev, _ := r.Revision(ctx); rev != 0 {
+		t.Fatalf("a new store beside an old log starts at revision %d, want 0", rev)
+	}
+	if _, err := r.Get(ctx, "/old/1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a new store replayed another store's log: Get = %v", err)
+	}
+}
+
 func TestCleanCloseLeavesBoltComplete(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "db")
@@ -353,7 +374,7 @@ func TestCleanCloseLeavesBoltComplete(t *testing.T) {
 		t.Fatalf("bbolt after a clean close: revision %d, %d keys, %d log entries; want %d of each", rev, n, logN, writes)
 	}
 	// Opening the log retires it as the store's Open would.
-	log, err := wal.Open(ctx, path+".wal", writes, wal.Options{SegmentSize: 1 << 20, Logger: slog.Default()}, func(records []wal.Record) error {
+	log, err := wal.Open(ctx, path+".wal", writes, wal.Options{ID: s.logID, SegmentSize: 1 << 20, Logger: slog.Default()}, func(records []wal.Record) error {
 		if len(records) != 0 {
 			return fmt.Errorf("the log after a clean close holds %d records above bbolt's revision, want none", len(records))
 		}

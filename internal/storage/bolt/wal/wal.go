@@ -11,7 +11,7 @@
 //	4 bytes little-endian payload length | 4 bytes CRC-32C | payload
 //	payload: uvarint first revision, uvarint count, the caller's data
 //
-// The CRC covers the segment's sequence number, the length and the payload. A reused file keeps the bytes of
+// The CRC covers the log's ID, the segment's sequence number, the length and the payload. A reused file keeps the bytes of
 // its previous life, but under its new number none of them checks, so a segment ends at its first record
 // that does not check: zeroes, a torn write, or an older life. Only the last record written before a crash
 // can be torn, and it was never acknowledged. Open hands the records above the caller's durable revision to
@@ -55,6 +55,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Options tune a Log.
 type Options struct {
+	// ID names the data the log belongs to; records written under another ID are not read. It keeps a log
+	// from being replayed into a store that was recreated beside it.
+	ID uint64
 	// SegmentSize is the size of a preallocated segment file (a new log's first one is at most 1 MiB).
 	SegmentSize int64
 	// Logger receives background errors.
@@ -83,6 +86,7 @@ type segment struct {
 
 // Log is a write-ahead log. One goroutine appends, any may release, and Run prepares the next segment.
 type Log struct {
+	id          uint64
 	dir         string
 	segmentSize int64
 	logger      *slog.Logger
@@ -101,7 +105,7 @@ type Log struct {
 	mu         sync.Mutex
 	nextSeq    uint64
 	sealed     []*segment // full segments, oldest first, until released
-	recyclable []*segment // covered segments whose files wait for reuse
+	recyclable []*segment // released segments whose files wait for reuse
 }
 
 func segmentPath(dir string, seq uint64) string {
@@ -113,7 +117,7 @@ func segmentPath(dir string, seq uint64) string {
 // Once recover has made them durable elsewhere and returned nil, every segment is retired and the log is
 // ready to append the revisions that follow.
 func Open(ctx context.Context, dir string, after int64, opts Options, recover func([]Record) error) (*Log, error) {
-	records, found, err := read(dir, after)
+	records, found, err := read(dir, opts.ID, after)
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +134,7 @@ func Open(ctx context.Context, dir string, after int64, opts Options, recover fu
 		}
 	}
 	w := &Log{
+		id:          opts.ID,
 		dir:         dir,
 		segmentSize: opts.SegmentSize,
 		logger:      opts.Logger,
@@ -150,7 +155,7 @@ func Open(ctx context.Context, dir string, after int64, opts Options, recover fu
 }
 
 // read returns the records above revision after and the segments found, in sequence order.
-func read(dir string, after int64) ([]Record, []*segment, error) {
+func read(dir string, id uint64, after int64) ([]Record, []*segment, error) {
 	names, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, nil, fmt.Errorf("read write-ahead log directory: %w", err)
@@ -181,7 +186,7 @@ func read(dir string, after int64) ([]Record, []*segment, error) {
 		}
 		seg.size = int64(len(data))
 		for off := 0; ; {
-			payload, n := checkRecord(data[off:], seg.seq)
+			payload, n := checkRecord(data[off:], id, seg.seq)
 			if payload == nil {
 				break
 			}
@@ -205,8 +210,8 @@ func read(dir string, after int64) ([]Record, []*segment, error) {
 }
 
 // checkRecord returns the payload of the record at the start of b and the record's length, or nil if there
-// is no valid record of segment seq there.
-func checkRecord(b []byte, seq uint64) ([]byte, int) {
+// is no valid record of log id's segment seq there.
+func checkRecord(b []byte, id, seq uint64) ([]byte, int) {
 	if len(b) < recordHeader {
 		return nil, 0
 	}
@@ -215,16 +220,17 @@ func checkRecord(b []byte, seq uint64) ([]byte, int) {
 		return nil, 0
 	}
 	payload := b[recordHeader : recordHeader+n]
-	if binary.LittleEndian.Uint32(b[4:]) != recordChecksum(seq, payload) {
+	if binary.LittleEndian.Uint32(b[4:]) != recordChecksum(id, seq, payload) {
 		return nil, 0
 	}
 	return payload, recordHeader + int(n)
 }
 
-func recordChecksum(seq uint64, payload []byte) uint32 {
-	var h [12]byte
-	binary.LittleEndian.PutUint64(h[:], seq)
-	binary.LittleEndian.PutUint32(h[8:], uint32(len(payload)))
+func recordChecksum(id, seq uint64, payload []byte) uint32 {
+	var h [20]byte
+	binary.LittleEndian.PutUint64(h[:], id)
+	binary.LittleEndian.PutUint64(h[8:], seq)
+	binary.LittleEndian.PutUint32(h[16:], uint32(len(payload)))
 	return crc32.Update(crc32.Update(0, castagnoli, h[:]), castagnoli, payload)
 }
 
@@ -282,6 +288,9 @@ func (w *Log) Append(ctx context.Context, first int64, count int, data []byte) e
 	if w.err != nil {
 		return w.err
 	}
+	if first <= 0 || count <= 0 {
+		return fmt.Errorf("wal: record of %d writes at revision %d", count, first)
+	}
 	w.buf = append(w.buf[:0], make([]byte, recordHeader)...)
 	w.buf = binary.AppendUvarint(w.buf, uint64(first))
 	w.buf = binary.AppendUvarint(w.buf, uint64(count))
@@ -299,7 +308,7 @@ func (w *Log) Append(ctx context.Context, first int64, count int, data []byte) e
 	}
 	payload := rec[recordHeader:]
 	binary.LittleEndian.PutUint32(rec, uint32(len(payload)))
-	binary.LittleEndian.PutUint32(rec[4:], recordChecksum(seg.seq, payload))
+	binary.LittleEndian.PutUint32(rec[4:], recordChecksum(w.id, seg.seq, payload))
 	if _, err := seg.f.WriteAt(rec, seg.off); err != nil {
 		w.err = fmt.Errorf("write %s: %w", seg.path, err)
 		return w.err

@@ -118,6 +118,26 @@ func TestRecordsRecoveredAboveRevision(t *testing.T) {
 	}
 }
 
+func TestRecordsOfAnotherLogAreIgnored(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "wal")
+	l, _ := openLog(t, dir, 0, 1<<20)
+	appendAll(t, l, 1, 3, 10)
+	var got []Record
+	other, err := Open(t.Context(), image(t, dir), 0, Options{ID: 7, SegmentSize: 1 << 20, Logger: slog.Default()}, func(records []Record) error {
+		got = records
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Fatalf("a log with another ID recovered %q", revisions(got))
+	}
+}
+
 func TestGapIsAnError(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "wal")
 	l, _ := openLog(t, dir, 0, 1<<20)
