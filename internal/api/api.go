@@ -4,6 +4,7 @@
 package api
 
 import (
+	"crypto/tls"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,9 @@ type Config struct {
 	// APIAudiences are the audiences a service-account token must name to authenticate here, and the
 	// default audiences of a TokenRequest (kube-apiserver's --api-audiences; default: the issuer).
 	APIAudiences []string
+	// NodeTLS is how the API server reaches node agents (pods/log): the cluster CA as roots and the
+	// kubelet-client certificate (pki.Bundle.NodeClientTLS); nil serves no logs.
+	NodeTLS *tls.Config
 	// Version is served on /version.
 	Version version.Info
 	// Metrics is where request metrics are registered; /metrics serves it.

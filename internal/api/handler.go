@@ -40,6 +40,8 @@ type handler struct {
 	namespaces *registry.Resource
 	// params decodes query parameters into the meta/v1 options types.
 	params runtime.ParameterCodec
+	// nodes reach node agents; nil when Config.NodeTLS is.
+	nodes *nodeClients
 
 	bookmarkInterval time.Duration
 	watchTimeout     func() time.Duration
@@ -68,6 +70,7 @@ func newHandler(cfg Config) (*handler, error) {
 		mutator:          mutate.New(cfg.Registry.Scheme, tc),
 		versions:         map[schema.GroupVersion]*apiGroupVersion{},
 		params:           newParameterCodec(),
+		nodes:            newNodeClients(cfg),
 		bookmarkInterval: bookmarkInterval,
 		watchTimeout: func() time.Duration {
 			return time.Duration(float64(minRequestTimeout) * (1 + rand.Float64()))
@@ -213,9 +216,9 @@ func (h *handler) serveResource(w http.ResponseWriter, r *http.Request, rq *requ
 }
 
 // servedSubresources are the subresources this handler implements.
-var servedSubresources = []string{"status", "binding", "finalize", "token"}
+var servedSubresources = []string{"status", "binding", "finalize", "token", "log"}
 
-// serveSubresource serves status, binding, finalize and token; other declared subresources (log, exec, ...) are
+// serveSubresource serves status, binding, finalize, token and log; other declared subresources (log, exec, ...) are
 // not served by this handler.
 func (h *handler) serveSubresource(w http.ResponseWriter, r *http.Request, rq *request) {
 	switch {
@@ -231,6 +234,8 @@ func (h *handler) serveSubresource(w http.ResponseWriter, r *http.Request, rq *r
 		h.update(w, r, rq)
 	case rq.subresource == "token" && rq.verb == "create" && rq.res.GroupVersion.Group == "" && rq.res.Name == "serviceaccounts":
 		h.createToken(w, r, rq)
+	case rq.subresource == "log" && rq.verb == "get" && rq.res.GroupVersion.Group == "" && rq.res.Name == "pods":
+		h.podLog(w, r, rq)
 	case slices.Contains(servedSubresources, rq.subresource):
 		writeError(w, r, apierrors.NewMethodNotSupported(
 			schema.GroupResource{Group: rq.res.GroupVersion.Group, Resource: rq.res.Name + "/" + rq.subresource}, rq.verb))

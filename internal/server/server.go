@@ -66,6 +66,10 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("service-account tokens: %w", err)
 	}
+	nodeTLS, err := bundle.NodeClientTLS()
+	if err != nil {
+		return fmt.Errorf("node client: %w", err)
+	}
 
 	store, err := bolt.Open(ctx, filepath.Join(opts.DataDir, "store.db"), bolt.Options{})
 	if err != nil {
@@ -99,6 +103,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 
 		// Service-account tokens authenticate too; authorization is AlwaysAllow (docs/architecture.md).
 		ServiceAccountTokens: tokens,
+		NodeTLS:              nodeTLS,
 	})
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
