@@ -61,7 +61,7 @@ func (a *fakeAgent) fail(pod, container string, err error) {
 }
 
 // write appends CRI records for lines, stamped at, to a container's log.
-func (a *fakeAgent) write(t *testing.T, pod, file string, at time.Time, lines ...string) {
+func (a *fakeAgent) write(t testing.TB, pod, file string, at time.Time, lines ...string) {
 	t.Helper()
 	dir := filepath.Join(a.dir, "default", pod)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -87,7 +87,7 @@ type logFixture struct {
 	agent *fakeAgent
 }
 
-func newLogFixture(t *testing.T) *logFixture {
+func newLogFixture(t testing.TB) *logFixture {
 	t.Helper()
 	dir := t.TempDir()
 	bundle, err := pki.Ensure(dir, nil)
@@ -371,5 +371,38 @@ func kubectlFollow(t *testing.T, k *kubectl, f *logFixture) {
 		}
 	case <-ctx.Done():
 		t.Error("kubectl logs -f did not exit after the container stopped")
+	}
+}
+
+// BenchmarkPodLog reads a 10 MB log through the API server and the node endpoint, as `kubectl logs` does.
+func BenchmarkPodLog(b *testing.B) {
+	f := newLogFixture(b)
+	lines := make([]string, 100000)
+	for i := range lines {
+		lines[i] = "stdout:a log line of a typical length, with some words in it and a counter " + strconv.Itoa(i)
+	}
+	f.agent.write(b, "web", "app.log", time.Now(), lines...)
+	for _, query := range []string{"", "?tailLines=10"} {
+		b.Run("query="+query, func(b *testing.B) {
+			var total int64
+			for i := 0; i < b.N; i++ {
+				req, err := http.NewRequest(http.MethodGet, f.url+"/api/v1/namespaces/default/pods/web/log"+query, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				req.Header.Set("Authorization", "Bearer "+testToken)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, err := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusOK {
+					b.Fatalf("%d, %v", resp.StatusCode, err)
+				}
+				total += n
+			}
+			b.SetBytes(total / int64(b.N))
+		})
 	}
 }

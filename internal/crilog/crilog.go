@@ -43,6 +43,9 @@ type Options struct {
 	Follow bool
 	// Running says whether the container still writes to the file; nil means it does while ctx lasts.
 	Running func() bool
+	// Flush, when not nil, is called each time a followed file has been written out to its end, before
+	// waiting for more: a network writer sends its buffer there rather than after every line.
+	Flush func()
 }
 
 // Read writes the log at path to stdout and stderr, each line to the writer of its stream, in file order.
@@ -87,6 +90,9 @@ func Read(ctx context.Context, path string, opts Options, stdout, stderr io.Writ
 				return err
 			}
 			return r.flushPartials()
+		}
+		if opts.Flush != nil {
+			opts.Flush()
 		}
 		next, err := rotated(f, path)
 		if err != nil {

@@ -215,6 +215,26 @@ func TestFollow(t *testing.T) {
 		f.waitFor(t, "four\nfive\n")
 		f.finish(t)
 	})
+	t.Run("flushes each time it has caught up", func(t *testing.T) {
+		path := writeLog(t, "2026-05-01T10:00:00Z stdout F a\n")
+		var flushed sync.Map // output at each flush
+		var current atomic.Pointer[follower]
+		f := follow(t, path, Options{Flush: func() {
+			if f := current.Load(); f != nil {
+				flushed.Store(f.rec.String(), true)
+			}
+		}})
+		current.Store(f)
+		f.waitFor(t, "a\n")
+		appendLog(t, path, "2026-05-01T10:00:01Z stdout F b\n")
+		f.waitFor(t, "a\nb\n")
+		f.finish(t)
+		for _, want := range []string{"a\n", "a\nb\n"} {
+			if _, ok := flushed.Load(want); !ok {
+				t.Errorf("no flush once %q was written", want)
+			}
+		}
+	})
 	t.Run("ends with the context", func(t *testing.T) {
 		path := writeLog(t, "2026-05-01T10:00:00Z stdout F a\n")
 		f := follow(t, path, Options{})

@@ -179,9 +179,9 @@ func (h *handler) containerLogs(w http.ResponseWriter, r *http.Request, namespac
 	case opts.SinceTime != nil:
 		read.Since = opts.SinceTime.Time
 	}
-	out := &flushWriter{w: w}
-	if f, ok := w.(http.Flusher); ok {
-		out.flusher = f
+	out := &recordingWriter{w: w}
+	if f, ok := w.(http.Flusher); ok && opts.Follow {
+		read.Flush = f.Flush
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if err := crilog.Read(ctx, path, read, out, out); err != nil {
@@ -212,18 +212,13 @@ func plainError(w http.ResponseWriter, msg string, code int) {
 	_, _ = io.WriteString(w, msg)
 }
 
-// flushWriter sends every write at once, so that a followed log reaches the client line by line.
-type flushWriter struct {
-	w       io.Writer
-	flusher http.Flusher
-	wrote   bool
+// recordingWriter remembers whether anything was written: until then an error can still be answered.
+type recordingWriter struct {
+	w     io.Writer
+	wrote bool
 }
 
-func (f *flushWriter) Write(p []byte) (int, error) {
-	f.wrote = true
-	n, err := f.w.Write(p)
-	if f.flusher != nil {
-		f.flusher.Flush()
-	}
-	return n, err
+func (r *recordingWriter) Write(p []byte) (int, error) {
+	r.wrote = true
+	return r.w.Write(p)
 }
