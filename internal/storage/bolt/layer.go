@@ -91,7 +91,7 @@ type layerLog struct {
 	entries []logEntry
 }
 
-// at returns the write at rev from logs (oldest first).
+// logAt returns the write at rev from logs (oldest first).
 func logAt(logs []layerLog, rev int64) (logEntry, bool) {
 	for i := len(logs) - 1; i >= 0; i-- {
 		l := logs[i]

@@ -153,7 +153,8 @@ type Store struct {
 
 var _ storage.Store = (*Store)(nil)
 
-// Open opens or creates the database at path and starts the writer and background compaction.
+// Open opens or creates the database at path, with its write-ahead log in the directory path+".wal", and
+// starts the writer, the checkpointer and background compaction.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -216,9 +217,6 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 func (s *Store) recover(ctx context.Context, dir string) (*wal.Log, error) {
 	opts := wal.Options{ID: s.logID, SegmentSize: s.opts.WALSegmentSize, Logger: s.opts.Logger}
 	return wal.Open(ctx, dir, s.revision, opts, func(records []wal.Record) error {
-		if len(records) == 0 {
-			return nil
-		}
 		replayed := newLayer(s.revision)
 		for _, rec := range records {
 			entries, err := decodeBatch(rec.Data, rec.Count)
@@ -231,6 +229,9 @@ func (s *Store) recover(ctx context.Context, dir string) (*wal.Log, error) {
 					replayed.add(e)
 				}
 			}
+		}
+		if len(replayed.entries) == 0 {
+			return nil
 		}
 		if err := s.db.Update(func(tx *bbolt.Tx) error { return writeLayers(tx, []*layer{replayed}) }); err != nil {
 			return fmt.Errorf("replay %d logged writes: %w", len(replayed.entries), err)
