@@ -78,6 +78,8 @@ func (h *handler) streamPodLog(w http.ResponseWriter, r *http.Request, rq *reque
 		return err
 	}
 	if pod.Spec.NodeName == "" {
+		// kube-apiserver answers logs of an unscheduled pod with an empty 200, which reads as a pod that
+		// printed nothing; its answer for exec and attach says what is going on.
 		return apierrors.NewBadRequest(fmt.Sprintf("pod %s does not have a host assigned", pod.Name))
 	}
 	if h.nodes == nil {
