@@ -225,15 +225,23 @@ func TestFollow(t *testing.T) {
 			}
 		}})
 		current.Store(f)
-		f.waitFor(t, "a\n")
-		appendLog(t, path, "2026-05-01T10:00:01Z stdout F b\n")
-		f.waitFor(t, "a\nb\n")
-		f.finish(t)
-		for _, want := range []string{"a\n", "a\nb\n"} {
-			if _, ok := flushed.Load(want); !ok {
-				t.Errorf("no flush once %q was written", want)
+		waitFlush := func(want string) {
+			t.Helper()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				if _, ok := flushed.Load(want); ok {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no flush once %q was written", want)
+				}
+				time.Sleep(10 * time.Millisecond)
 			}
 		}
+		waitFlush("a\n")
+		appendLog(t, path, "2026-05-01T10:00:01Z stdout F b\n")
+		waitFlush("a\nb\n")
+		f.finish(t)
 	})
 	t.Run("ends with the context", func(t *testing.T) {
 		path := writeLog(t, "2026-05-01T10:00:00Z stdout F a\n")

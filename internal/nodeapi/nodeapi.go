@@ -28,7 +28,7 @@ type Containers interface {
 	// words it; any other error is a 400 with its text, as the kubelet answers.
 	LogPath(ctx context.Context, namespace, pod, container string, previous bool) (string, error)
 	// Running says whether the container's current instance is running: following its log ends once it
-	// is not and the file is drained.
+	// is not and the file is drained. A followed log asks about ten times a second: keep it cheap.
 	Running(ctx context.Context, namespace, pod, container string) bool
 }
 
