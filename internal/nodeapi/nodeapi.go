@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/peapod-dev/peapod/internal/crilog"
 	"github.com/peapod-dev/peapod/internal/pki"
 )
@@ -123,6 +125,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodGet)
 		plainError(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
+	}
+	for _, part := range parts {
+		// No object has such a name, and an agent may build file paths from these.
+		if len(validation.IsDNS1123Subdomain(part)) > 0 {
+			writeError(w, PodNotFound(parts[1]))
+			return
+		}
 	}
 	h.containerLogs(w, r, parts[0], parts[1], parts[2])
 }

@@ -198,6 +198,8 @@ func TestContainerLogs(t *testing.T) {
 		{name: "undecodable query", path: "/containerLogs/default/web/app?tailLines=x", wantCode: 400, want: `{"message": "Unable to decode query."}`},
 		{name: "invalid options", path: "/containerLogs/default/web/app?tailLines=-1", wantCode: 422, want: `{"message": "Invalid request."}`},
 		{name: "bad path", path: "/containerLogs/default/web", wantCode: 404, want: "404 page not found"},
+		{name: "not a name", path: "/containerLogs/default/web/..", wantCode: 404, want: `pod "web" does not exist`},
+		{name: "escaped traversal", path: "/containerLogs/default/%2E%2E/app", wantCode: 404, want: `pod ".." does not exist`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
