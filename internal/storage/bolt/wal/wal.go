@@ -11,12 +11,12 @@
 //	4 bytes little-endian payload length | 4 bytes CRC-32C | payload
 //	payload: uvarint first revision, uvarint count, the caller's data
 //
-// The CRC covers the log's ID, the segment's sequence number, the length and the payload. A reused file keeps the bytes of
-// its previous life, but under its new number none of them checks, so a segment ends at its first record
-// that does not check: zeroes, a torn write, or an older life. Only the last record written before a crash
-// can be torn, and it was never acknowledged. Open hands the records above the caller's durable revision to
-// the caller and then retires every segment (reusing the files under new numbers), so a torn tail is never
-// read again.
+// The CRC covers the log's ID, the segment's sequence number, the length and the payload. A reused file
+// keeps the bytes of its previous life, but under its new number none of them checks, so a segment ends at
+// its first record that does not check: zeroes, a torn write, or an older life. Only the last record
+// written before a crash can be torn, and it was never acknowledged. Open hands the records above the
+// caller's durable revision to the caller and then retires every segment (reusing the files under new
+// numbers), so a torn tail is never read again.
 package wal
 
 import (
