@@ -236,3 +236,25 @@ func TestRecordLargerThanASegment(t *testing.T) {
 		t.Fatalf("recovered %d records, want 3 with the large one whole", len(got))
 	}
 }
+
+func TestFailedWriteStopsTheLog(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "wal")
+	l, _ := openLog(t, dir, 0, 1<<20)
+	appendAll(t, l, 1, 2, 10)
+	// The file is gone from under the log, as a failing disk would take it: the record cannot be written.
+	f := l.active.f
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append(t.Context(), 3, 1, payload(3, 10)); err == nil {
+		t.Fatal("Append to a closed segment succeeded")
+	}
+	// What the file holds after a failed write or sync is unknown: nothing more may be appended.
+	l.active.f, _ = os.Open(os.DevNull)
+	if err := l.Append(t.Context(), 3, 1, payload(3, 10)); err == nil {
+		t.Fatal("Append after a failed one succeeded")
+	}
+	if _, got := openLog(t, image(t, dir), 0, 1<<20); revisions(got) != "1+1:rev 1 ,2+1:rev 2 " {
+		t.Fatalf("recovered %q, want revisions 1 and 2", revisions(got))
+	}
+}
