@@ -9,6 +9,6 @@ if [ -n "${VERSION:-}" ]; then
 	ldflags="-X github.com/peapod-dev/peapod/internal/version.Peapod=$VERSION"
 fi
 mkdir -p bin
-# The shim runs twice per pod: without symbols its executable maps fewer pages (shared between pods anyway).
-go build -trimpath -ldflags "-s -w" -o bin/ ./cmd/peapod-shim
+# The shim runs twice per pod: static (no libc, Go's own small thread stacks) and without symbols.
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/ ./cmd/peapod-shim
 go build -trimpath -ldflags "$ldflags" -o bin/ ./cmd/peapod

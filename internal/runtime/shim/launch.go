@@ -61,6 +61,8 @@ func Start(ctx context.Context, binary string, cfg SandboxConfig) (*Client, erro
 	// Not CommandContext: the shim must outlive ctx; ctx only bounds the wait for readiness.
 	cmd := exec.Command(binary, "serve", cfg.RunDir)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// One P is plenty for a process that mostly waits, and every extra P costs memory in every pod.
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()

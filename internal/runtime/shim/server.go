@@ -59,6 +59,8 @@ func Serve(ctx context.Context, self, runDir string, ready io.WriteCloser) error
 }
 
 func serve(ctx context.Context, self, runDir string, ready io.WriteCloser) error {
+	// The Go runtime has read it; the OCI runtime (runc is Go too) should not inherit a single P.
+	_ = os.Unsetenv("GOMAXPROCS")
 	cfg, err := readConfig(runDir)
 	if err != nil {
 		return err
@@ -307,6 +309,7 @@ func (s *server) startPause(flags uintptr, hostname string) (int, error) {
 			}
 		}
 		p, err := os.StartProcess(s.self, []string{"peapod-shim", "pause", hostname}, &os.ProcAttr{
+			Env:   []string{"GOMAXPROCS=1"},
 			Files: []*os.File{devnull, devnull, devnull, w},
 			Sys:   &syscall.SysProcAttr{Cloneflags: flags},
 		})

@@ -208,3 +208,36 @@ func removeCgroup(tb testing.TB, path string) {
 		}
 	}
 }
+
+// BenchmarkCreateStart is `create` + `start` of one busybox container, without the shim.
+func BenchmarkCreateStart(b *testing.B) {
+	ocitest.RequireRoot(b)
+	rootfs := ocitest.BusyboxRootfs(b)
+	for _, rt := range ocitest.Runtimes(b) {
+		b.Run(rt.Name, func(b *testing.B) {
+			r := newRuntime(b, rt)
+			ctx := context.Background()
+			cgroup := fmt.Sprintf("/peapod-test-%d-bench-%s", os.Getpid(), rt.Name)
+			b.Cleanup(func() { removeCgroup(b, cgroup) })
+			n := 0
+			for b.Loop() {
+				b.StopTimer()
+				n++
+				id := fmt.Sprintf("bench-%d", n)
+				bundle := writeBundle(b, rootfs, oci.ContainerConfig{Args: []string{"sleep", "60"}, CgroupsPath: cgroup + "/" + id})
+				b.StartTimer()
+				if err := r.Create(ctx, id, runc.CreateOptions{Bundle: bundle}); err != nil {
+					b.Fatal(err)
+				}
+				if err := r.Start(ctx, id); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if err := r.Delete(ctx, id, true); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}
