@@ -38,6 +38,10 @@ func Start(ctx context.Context, binary string, cfg SandboxConfig) (*Client, erro
 	if cfg.RunDir == "" || cfg.ID == "" {
 		return nil, fmt.Errorf("start shim: sandbox id and run dir are required")
 	}
+	if _, err := NewClient(cfg.RunDir).State(ctx); err == nil {
+		// An agent that lost track of a pod must adopt its shim, not start a second one over it.
+		return nil, fmt.Errorf("start shim %s: a shim already serves %s", cfg.ID, cfg.RunDir)
+	}
 	if err := os.MkdirAll(cfg.RunDir, 0o700); err != nil {
 		return nil, fmt.Errorf("start shim %s: %w", cfg.ID, err)
 	}

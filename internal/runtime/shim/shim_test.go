@@ -536,3 +536,56 @@ func TestShutdownLeavesNothing(t *testing.T) {
 		})
 	}
 }
+
+func TestPauseReapsAndStops(t *testing.T) {
+	ocitest.RequireRoot(t)
+	rt := ocitest.Runtimes(t)[0]
+	p := startPod(t, rt, ocitest.BusyboxRootfs(t), nil)
+	// The backgrounded sleep's parent exits at once: the orphan goes to the pause, which must reap it.
+	log := p.run(t, "orphans", oci.ContainerConfig{Args: []string{"sh", "-c",
+		`(sleep 0.1 &); sleep 0.5; echo "zombies $(ps -o stat | grep -c Z)"; exec sleep 60`}})
+	joined := strings.Join(readLog(t, log, "stdout zombies"), "\n")
+	if !strings.Contains(joined, "stdout zombies 0") {
+		t.Errorf("zombies left in the pod:\n%s", joined)
+	}
+	if _, err := shim.Start(context.Background(), shimBinary(t), p.cfg); err == nil {
+		t.Error("a second shim started over a running one")
+	}
+	if err := unix.Kill(p.state.Sandbox.PausePid, unix.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// PID 1 of the pod going away takes the pod's processes with it.
+	if st := waitExit(t, p.client, "orphans"); st.Signal != int(unix.SIGKILL) {
+		t.Errorf("container exit %+v, want killed with the pod's PID namespace", st)
+	}
+	for range 200 {
+		st, err := p.client.State(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Sandbox.PauseExited {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Error("pause exit not recorded")
+}
+
+func TestHostNamespaces(t *testing.T) {
+	ocitest.RequireRoot(t)
+	rt := ocitest.Runtimes(t)[0]
+	p := startPod(t, rt, ocitest.BusyboxRootfs(t), func(c *shim.SandboxConfig) {
+		c.HostNetwork, c.HostIPC, c.HostPID, c.NetNSPath, c.SharePID = true, true, true, "", false
+	})
+	if len(p.state.Sandbox.Namespaces) != 0 || p.state.Sandbox.ShmPath != "/dev/shm" {
+		t.Fatalf("sandbox = %+v, want host namespaces and /dev/shm", p.state.Sandbox)
+	}
+	for _, ns := range []string{"uts", "ipc", "net", "pid"} {
+		if a, b := nsLink(t, fmt.Sprintf("/proc/%d/ns/%s", os.Getppid(), ns)), nsLink(t, fmt.Sprintf("/proc/%d/ns/%s", p.state.Sandbox.PausePid, ns)); a != b {
+			t.Errorf("pause has its own %s namespace", ns)
+		}
+	}
+	host, _ := os.Hostname()
+	log := p.run(t, "h", oci.ContainerConfig{Args: []string{"hostname"}})
+	readLog(t, log, "stdout "+host)
+}
