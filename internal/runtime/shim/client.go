@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"syscall"
 )
 
@@ -77,9 +78,14 @@ func (c *Client) call(ctx context.Context, req Request) (*Response, error) {
 	return &resp, nil
 }
 
+// ctxErr reports a connection cut short by ctx as ctx's error; the connection's deadline (ctx's) may
+// fire a moment before ctx itself is done.
 func ctxErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if _, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) {
+		return context.DeadlineExceeded
 	}
 	return err
 }
@@ -108,6 +114,18 @@ func (c *Client) Container(ctx context.Context, id string) (*ContainerState, err
 		}
 	}
 	return nil, &Error{Op: OpState, ID: id, Message: "no such container", notFound: true}
+}
+
+// WaitContainer blocks until the container has exited (or ctx ends) and returns its final state.
+func (c *Client) WaitContainer(ctx context.Context, id string) (*ContainerState, error) {
+	resp, err := c.call(ctx, Request{Op: OpWait, ID: id})
+	if err != nil {
+		return nil, err
+	}
+	if resp.State == nil || len(resp.State.Containers) != 1 {
+		return nil, fmt.Errorf("shim wait %s: empty response", id)
+	}
+	return &resp.State.Containers[0], nil
 }
 
 // CreateContainer runs the runtime's create for a bundle the caller has written.

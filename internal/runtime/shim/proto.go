@@ -23,6 +23,7 @@ const (
 	OpStart    = "start"    // runtime start
 	OpKill     = "kill"     // signal a container
 	OpDelete   = "delete"   // runtime delete and forget the container
+	OpWait     = "wait"     // block until the container has exited, then its state
 	OpShutdown = "shutdown" // delete every container, stop the pause, unmount and remove the run dir, exit
 )
 
@@ -102,6 +103,6 @@ type ContainerState struct {
 	ExitCode int       `json:"exitCode"`
 	// Signal is the signal that ended the container's init, 0 for a normal exit (ExitCode is then 128+Signal).
 	Signal int `json:"signal,omitempty"`
-	// OOMKilled is reserved for the memory cgroup's OOM notification (not detected yet).
+	// OOMKilled is set when the kernel's OOM killer killed a process of the container's memory cgroup.
 	OOMKilled bool `json:"oomKilled,omitempty"`
 }

@@ -40,10 +40,13 @@ type server struct {
 }
 
 type container struct {
-	op    sync.Mutex // serializes runtime operations on this container
-	state ContainerState
-	dir   string
-	stdin io.Closer
+	op     sync.Mutex // serializes runtime operations on this container
+	state  ContainerState
+	dir    string
+	stdin  io.Closer
+	exited chan struct{} // closed when the exit is recorded
+	// memoryCgroup is the container's memory cgroup directory, read for OOM kills when it exits.
+	memoryCgroup string
 }
 
 // Serve runs the shim of the sandbox configured in runDir until a shutdown request or SIGTERM. self is
@@ -148,9 +151,21 @@ func (s *server) handle(ctx context.Context, conn net.Conn) (exit bool) {
 	case req.Version != ProtocolVersion:
 		resp.Error = fmt.Sprintf("unsupported protocol version %d (this shim speaks %d)", req.Version, ProtocolVersion)
 	default:
-		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		if req.Op != OpWait {
+			ctx, cancel = context.WithTimeout(ctx, requestTimeout)
+			defer cancel()
+		}
+		go func() {
+			// The client sends nothing after its request: a read returns when it hangs up (or when
+			// handle closes the connection), and nobody is left to answer.
+			_ = conn.SetReadDeadline(time.Time{})
+			var b [1]byte
+			_, _ = conn.Read(b[:])
+			cancel()
+		}()
 		resp.State, err = s.do(ctx, &req)
-		cancel()
 		if err != nil {
 			resp.Error = err.Error()
 			resp.NotFound = errors.Is(err, errNoContainer)
@@ -179,6 +194,8 @@ func (s *server) do(ctx context.Context, req *Request) (*State, error) {
 		return nil, s.kill(ctx, req.ID, syscall.Signal(req.Signal), req.All)
 	case OpDelete:
 		return nil, s.delete(ctx, req.ID, req.Force)
+	case OpWait:
+		return s.wait(ctx, req.ID)
 	case OpShutdown:
 		s.teardown(ctx)
 		return nil, nil
@@ -345,7 +362,7 @@ func (s *server) create(ctx context.Context, id string, req *CreateRequest) (err
 	if err := validID(id); err != nil {
 		return err
 	}
-	c := &container{dir: filepath.Join(s.runDir, ctrDir, id)}
+	c := &container{dir: filepath.Join(s.runDir, ctrDir, id), exited: make(chan struct{})}
 	s.mu.Lock()
 	if _, ok := s.ctrs[id]; ok {
 		s.mu.Unlock()
@@ -403,6 +420,7 @@ func (s *server) create(ctx context.Context, id string, req *CreateRequest) (err
 	if err != nil {
 		return fmt.Errorf("create %s: pid file: %w", id, err)
 	}
+	c.memoryCgroup = memoryCgroupDir(pid)
 	s.mu.Lock()
 	c.state = ContainerState{ID: id, Status: StatusCreated, Pid: pid, LogPath: req.LogPath, Created: time.Now()}
 	err = s.persistLocked()
@@ -449,6 +467,21 @@ func (s *server) start(ctx context.Context, id string) error {
 		c.state.Status = StatusRunning
 	}
 	return s.persistLocked()
+}
+
+func (s *server) wait(ctx context.Context, id string) (*State, error) {
+	c, err := s.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-c.exited:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait %s: %w", id, ctx.Err())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &State{Sandbox: s.sandbox, Containers: []ContainerState{c.state}}, nil
 }
 
 func (s *server) kill(ctx context.Context, id string, sig syscall.Signal, all bool) error {
@@ -513,12 +546,14 @@ func (s *server) reap() {
 			} else {
 				c.state.ExitCode = ws.ExitStatus()
 			}
+			c.state.OOMKilled = oomKilled(c.memoryCgroup)
 		case errors.Is(err, unix.ECHILD):
 			// Not our child (it cannot happen while the shim is the subreaper): the exit code is lost.
 			c.state.Status, c.state.Finished, c.state.ExitCode = StatusExited, time.Now(), 255
 		default:
 			continue
 		}
+		close(c.exited)
 		changed = true
 	}
 	live := s.orphans[:0]
@@ -575,10 +610,12 @@ func (s *server) teardown(ctx context.Context) {
 	if s.cfg.CgroupParent != "" {
 		removeCgroup(s.cfg.CgroupParent)
 	}
-	// Only what the shim made: the run directory may hold the agent's bundles or mounted root filesystems.
-	for _, name := range []string{socketFile, stateFile, stateFile + ".tmp", configFile, nsDir, shmDir, ctrDir} {
+	// Only what the shim made (and the directory if that empties it): the run directory may hold the
+	// agent's bundles or mounted root filesystems.
+	for _, name := range []string{socketFile, stateFile, stateFile + ".tmp", configFile, nsDir, shmDir, ctrDir, logFile} {
 		_ = os.Remove(filepath.Join(s.runDir, name))
 	}
+	_ = os.Remove(s.runDir)
 }
 
 // removeCgroup removes the pod's cgroup from every mounted cgroup hierarchy.

@@ -530,8 +530,8 @@ func TestShutdownLeavesNothing(t *testing.T) {
 			if list, err := r.List(context.Background()); err != nil || len(list) > 0 {
 				t.Errorf("runtime state left: %+v, %v", list, err)
 			}
-			if entries, err := os.ReadDir(p.cfg.RunDir); err == nil && len(entries) > 1 {
-				t.Errorf("run dir still holds %v", entries) // only the shim's own log may stay
+			if entries, err := os.ReadDir(p.cfg.RunDir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("run dir still holds %v (%v)", entries, err)
 			}
 		})
 	}
@@ -588,4 +588,39 @@ func TestHostNamespaces(t *testing.T) {
 	host, _ := os.Hostname()
 	log := p.run(t, "h", oci.ContainerConfig{Args: []string{"hostname"}})
 	readLog(t, log, "stdout "+host)
+}
+
+func TestWaitAndOOM(t *testing.T) {
+	ocitest.RequireRoot(t)
+	rootfs := ocitest.BusyboxRootfs(t)
+	for _, rt := range ocitest.Runtimes(t) {
+		t.Run(rt.Name, func(t *testing.T) {
+			p := startPod(t, rt, rootfs, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			// dd's 64 MiB block buffer does not fit in 16 MiB.
+			p.run(t, "hog", oci.ContainerConfig{
+				Args:      []string{"dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=4"},
+				Resources: oci.Resources{MemoryLimit: 16 << 20},
+			})
+			st, err := p.client.WaitContainer(ctx, "hog")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !st.OOMKilled || st.ExitCode != 137 {
+				t.Errorf("hog = %+v, want OOM-killed with 137", st)
+			}
+			p.run(t, "fine", oci.ContainerConfig{Args: []string{"sh", "-c", "exit 3"}})
+			st, err = p.client.WaitContainer(ctx, "fine")
+			if err != nil || st.OOMKilled || st.ExitCode != 3 {
+				t.Errorf("fine = %+v, %v; want exit 3 without OOM", st, err)
+			}
+			p.run(t, "long", oci.ContainerConfig{Args: []string{"sleep", "60"}})
+			short, cancelShort := context.WithTimeout(ctx, 100*time.Millisecond)
+			defer cancelShort()
+			if _, err := p.client.WaitContainer(short, "long"); !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("wait on a running container: %v, want the caller's deadline", err)
+			}
+		})
+	}
 }
