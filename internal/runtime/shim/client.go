@@ -128,6 +128,13 @@ func (c *Client) WaitContainer(ctx context.Context, id string) (*ContainerState,
 	return &resp.State.Containers[0], nil
 }
 
+// ReopenLog makes the shim write a container's log to a new file at its path, after the caller has
+// renamed the old one (log rotation).
+func (c *Client) ReopenLog(ctx context.Context, id string) error {
+	_, err := c.call(ctx, Request{Op: OpReopen, ID: id})
+	return err
+}
+
 // CreateContainer runs the runtime's create for a bundle the caller has written.
 func (c *Client) CreateContainer(ctx context.Context, id string, req CreateRequest) error {
 	_, err := c.call(ctx, Request{Op: OpCreate, ID: id, Create: &req})

@@ -3,6 +3,7 @@ package shim
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -16,8 +17,9 @@ const maxLogLine = 16 * 1024
 // criLog appends CRI-format lines (`<RFC3339Nano> <stream> <F|P> <content>`) from a container's streams to
 // one file. Streams are written concurrently; each entry is one write.
 type criLog struct {
-	mu sync.Mutex
-	f  *os.File
+	path string
+	mu   sync.Mutex
+	f    *os.File // nil once closed
 }
 
 func openCRILog(path string) (*criLog, error) {
@@ -25,7 +27,31 @@ func openCRILog(path string) (*criLog, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &criLog{f: f}, nil
+	return &criLog{path: path, f: f}, nil
+}
+
+// reopen switches to a new file at the log's path, after the agent has rotated the old one away.
+func (l *criLog) reopen() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil // the container's streams have ended: nothing more will be written
+	}
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("reopen log: %w", err)
+	}
+	l.f.Close()
+	l.f = f
+	return nil
+}
+
+func (l *criLog) write(b []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil {
+		_, _ = l.f.Write(b) // a full disk must not stop draining the container's pipe
+	}
 }
 
 // copy logs r as stream until EOF (or EIO, which is how a pty reports that its last writer closed).
@@ -54,19 +80,24 @@ func (l *criLog) copy(stream string, r io.Reader, tty bool) {
 			entry = append(entry, ' ')
 			entry = append(entry, line...)
 			entry = append(entry, '\n')
-			l.mu.Lock()
-			_, _ = l.f.Write(entry) // a full disk must not stop draining the container's pipe
-			l.mu.Unlock()
+			l.write(entry)
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.EIO) {
-				l.mu.Lock()
-				_, _ = l.f.WriteString(time.Now().Format(time.RFC3339Nano) + " stderr F peapod-shim: reading " + stream + ": " + err.Error() + "\n")
-				l.mu.Unlock()
+				l.write([]byte(time.Now().Format(time.RFC3339Nano) + " stderr F peapod-shim: reading " + stream + ": " + err.Error() + "\n"))
 			}
 			return
 		}
 	}
 }
 
-func (l *criLog) Close() error { return l.f.Close() }
+func (l *criLog) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f = nil
+	return err
+}

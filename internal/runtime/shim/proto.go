@@ -24,6 +24,7 @@ const (
 	OpKill     = "kill"     // signal a container
 	OpDelete   = "delete"   // runtime delete and forget the container
 	OpWait     = "wait"     // block until the container has exited, then its state
+	OpReopen   = "reopen"   // reopen the container's log file (after the agent rotated it)
 	OpShutdown = "shutdown" // delete every container, stop the pause, unmount and remove the run dir, exit
 )
 

@@ -45,6 +45,7 @@ type container struct {
 	dir    string
 	stdin  io.Closer
 	exited chan struct{} // closed when the exit is recorded
+	log    *criLog
 	// memoryCgroup is the container's memory cgroup directory, read for OOM kills when it exits.
 	memoryCgroup string
 }
@@ -196,6 +197,12 @@ func (s *server) do(ctx context.Context, req *Request) (*State, error) {
 		return nil, s.delete(ctx, req.ID, req.Force)
 	case OpWait:
 		return s.wait(ctx, req.ID)
+	case OpReopen:
+		c, err := s.lookup(req.ID)
+		if err != nil {
+			return nil, err
+		}
+		return nil, c.log.reopen()
 	case OpShutdown:
 		s.teardown(ctx)
 		return nil, nil
@@ -411,6 +418,7 @@ func (s *server) create(ctx context.Context, id string, req *CreateRequest) (err
 		return err
 	}
 	c.stdin = std.start(log)
+	c.log = log
 
 	pidText, err := os.ReadFile(opts.PidFile)
 	if err != nil {

@@ -90,7 +90,6 @@ func startPod(tb testing.TB, rt ocitest.Runtime, rootfs string, modify func(*shi
 		ID:            fmt.Sprintf("pod%d", n),
 		RunDir:        filepath.Join(dir, "run"),
 		Hostname:      fmt.Sprintf("pod-%d", n),
-		NetNSPath:     ocitest.NetNS(tb),
 		SharePID:      true,
 		RuntimeBinary: rt.Binary,
 		RuntimeRoot:   filepath.Join(dir, "runtime"),
@@ -98,6 +97,9 @@ func startPod(tb testing.TB, rt ocitest.Runtime, rootfs string, modify func(*shi
 	}
 	if modify != nil {
 		modify(&cfg)
+	}
+	if cfg.NetNSPath == "" && !cfg.HostNetwork {
+		cfg.NetNSPath = ocitest.NetNS(tb)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -575,7 +577,7 @@ func TestHostNamespaces(t *testing.T) {
 	ocitest.RequireRoot(t)
 	rt := ocitest.Runtimes(t)[0]
 	p := startPod(t, rt, ocitest.BusyboxRootfs(t), func(c *shim.SandboxConfig) {
-		c.HostNetwork, c.HostIPC, c.HostPID, c.NetNSPath, c.SharePID = true, true, true, "", false
+		c.HostNetwork, c.HostIPC, c.HostPID, c.SharePID = true, true, true, false
 	})
 	if len(p.state.Sandbox.Namespaces) != 0 || p.state.Sandbox.ShmPath != "/dev/shm" {
 		t.Fatalf("sandbox = %+v, want host namespaces and /dev/shm", p.state.Sandbox)
@@ -622,5 +624,24 @@ func TestWaitAndOOM(t *testing.T) {
 				t.Errorf("wait on a running container: %v, want the caller's deadline", err)
 			}
 		})
+	}
+}
+
+func TestReopenLog(t *testing.T) {
+	ocitest.RequireRoot(t)
+	rt := ocitest.Runtimes(t)[0]
+	p := startPod(t, rt, ocitest.BusyboxRootfs(t), nil)
+	log := p.run(t, "chatty", oci.ContainerConfig{Args: []string{"sh", "-c", `i=0; while [ $i -lt 600 ]; do echo "line $i"; i=$((i+1)); sleep 0.05; done`}})
+	readLog(t, log, "stdout line 1")
+	if err := os.Rename(log, log+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.client.ReopenLog(context.Background(), "chatty"); err != nil {
+		t.Fatal(err)
+	}
+	entries := readLog(t, log, "stdout line")
+	old := readLog(t, log+".1", "stdout line 1")
+	if entries[0] == old[len(old)-1] {
+		t.Errorf("the new file repeats the old one's last entry %q", entries[0])
 	}
 }
