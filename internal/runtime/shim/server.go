@@ -31,6 +31,8 @@ type server struct {
 	rt     *runc.Runtime
 	self   string
 	runDir string
+	// adopted is a Cleanup of a dead shim's pod: none of the processes are children to reap.
+	adopted bool
 
 	mu      sync.Mutex // guards sandbox, ctrs and the container states; held while writing the state file
 	sandbox SandboxState
@@ -81,20 +83,20 @@ func serve(ctx context.Context, self, runDir string, ready io.WriteCloser) error
 		rt: &runc.Runtime{Binary: cfg.RuntimeBinary, Root: cfg.RuntimeRoot},
 	}
 	if err := s.startSandbox(); err != nil {
-		s.teardown(ctx)
+		_ = s.teardown(ctx)
 		return err
 	}
 	_ = os.Remove(SocketPath(runDir))
 	ln, err := net.Listen("unix", SocketPath(runDir))
 	if err != nil {
-		s.teardown(ctx)
+		_ = s.teardown(ctx)
 		return fmt.Errorf("listen: %w", err)
 	}
 	s.mu.Lock()
 	err = s.persistLocked()
 	s.mu.Unlock()
 	if err != nil {
-		s.teardown(ctx)
+		_ = s.teardown(ctx)
 		return err
 	}
 	if ready != nil {
@@ -113,8 +115,7 @@ func serve(ctx context.Context, self, runDir string, ready io.WriteCloser) error
 				s.reap()
 				continue
 			}
-			s.teardown(ctx)
-			return nil
+			return s.teardown(ctx)
 		case <-done:
 			return nil
 		}
@@ -204,8 +205,7 @@ func (s *server) do(ctx context.Context, req *Request) (*State, error) {
 		}
 		return nil, c.log.reopen()
 	case OpShutdown:
-		s.teardown(ctx)
-		return nil, nil
+		return nil, s.teardown(ctx)
 	}
 	return nil, fmt.Errorf("unknown operation %q", req.Op)
 }
@@ -536,6 +536,9 @@ func (s *server) delete(ctx context.Context, id string, force bool) error {
 // reap collects the exits of the pause and the containers. It waits for known pids only, so that it never
 // takes the exit of a runtime process that os/exec is waiting for.
 func (s *server) reap() {
+	if s.adopted {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	changed := false
@@ -586,8 +589,9 @@ func (s *server) reap() {
 }
 
 // teardown deletes every container, stops the pause, unmounts the namespace files and /dev/shm, removes
-// the pod's cgroup and the files the shim made in the run directory.
-func (s *server) teardown(ctx context.Context) {
+// the pod's cgroup and then the files the shim made in the run directory. On an error the socket and
+// state stay, so that the agent can retry.
+func (s *server) teardown(ctx context.Context) error {
 	ctx = context.WithoutCancel(ctx)
 	s.mu.Lock()
 	ids := make([]string, 0, len(s.ctrs))
@@ -595,9 +599,10 @@ func (s *server) teardown(ctx context.Context) {
 		ids = append(ids, id)
 	}
 	s.mu.Unlock()
+	var errs []error
 	for _, id := range ids {
 		if err := s.delete(ctx, id, true); err != nil {
-			fmt.Fprintln(os.Stderr, "peapod-shim: shutdown:", err)
+			errs = append(errs, err)
 		}
 	}
 	s.mu.Lock()
@@ -605,18 +610,27 @@ func (s *server) teardown(ctx context.Context) {
 	if p := s.sandbox.PausePid; p > 0 && !s.sandbox.PauseExited {
 		_ = unix.Kill(p, unix.SIGKILL)
 		var ws unix.WaitStatus
-		_, _ = unix.Wait4(p, &ws, 0, nil)
+		_, _ = unix.Wait4(p, &ws, 0, nil) // ECHILD at once when an adopting Cleanup is not its parent
 		s.sandbox.PauseExited = true
 	}
-	for i := len(s.mounts) - 1; i >= 0; i-- {
-		if err := unix.Unmount(s.mounts[i], unix.MNT_DETACH); err != nil {
-			fmt.Fprintln(os.Stderr, "peapod-shim: shutdown: unmount:", err)
+	kept := s.mounts[:0]
+	for _, m := range s.mounts {
+		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", m, err))
+			kept = append(kept, m)
+			continue
 		}
-		_ = os.Remove(s.mounts[i])
+		_ = os.Remove(m)
 	}
-	s.mounts = nil
+	s.mounts = kept
 	if s.cfg.CgroupParent != "" {
-		removeCgroup(s.cfg.CgroupParent)
+		if err := removeCgroup(s.cfg.CgroupParent); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		_ = s.persistLocked()
+		return fmt.Errorf("shutdown: %w", err)
 	}
 	// Only what the shim made (and the directory if that empties it): the run directory may hold the
 	// agent's bundles or mounted root filesystems.
@@ -624,31 +638,45 @@ func (s *server) teardown(ctx context.Context) {
 		_ = os.Remove(filepath.Join(s.runDir, name))
 	}
 	_ = os.Remove(s.runDir)
+	return nil
 }
 
 // removeCgroup removes the pod's cgroup from every mounted cgroup hierarchy.
-func removeCgroup(parent string) {
-	f, err := os.Open("/proc/self/mountinfo")
+func removeCgroup(parent string) error {
+	mounts, err := readMounts()
 	if err != nil {
-		return
+		return err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		sep := -1
+	var errs []error
+	for _, m := range mounts {
+		if m.fstype != "cgroup" && m.fstype != "cgroup2" {
+			continue
+		}
+		dir := filepath.Join(m.point, parent)
+		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type mountEntry struct{ point, fstype string }
+
+// readMounts lists this process's mount points with their file system types.
+func readMounts() ([]mountEntry, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read mounts: %w", err)
+	}
+	var out []mountEntry
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
 		for i, f := range fields {
-			if f == "-" {
-				sep = i
+			if f == "-" && i > 4 && i+1 < len(fields) {
+				out = append(out, mountEntry{point: fields[4], fstype: fields[i+1]})
 				break
 			}
 		}
-		if sep < 0 || sep+1 >= len(fields) || (fields[sep+1] != "cgroup" && fields[sep+1] != "cgroup2") {
-			continue
-		}
-		dir := filepath.Join(fields[4], parent)
-		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-			fmt.Fprintln(os.Stderr, "peapod-shim: shutdown: remove cgroup:", err)
-		}
 	}
+	return out, nil
 }

@@ -645,3 +645,59 @@ func TestReopenLog(t *testing.T) {
 		t.Errorf("the new file repeats the old one's last entry %q", entries[0])
 	}
 }
+
+func TestCleanupAfterShimDied(t *testing.T) {
+	ocitest.RequireRoot(t)
+	rt := ocitest.Runtimes(t)[0]
+	p := startPod(t, rt, ocitest.BusyboxRootfs(t), nil)
+	p.run(t, "left", oci.ContainerConfig{Args: []string{"sleep", "60"}})
+	st, err := p.client.State(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := shim.Cleanup(context.Background(), p.cfg.RunDir); err == nil {
+		t.Fatal("Cleanup went ahead with a live shim")
+	}
+	if err := unix.Kill(st.Sandbox.ShimPid, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for range 200 {
+		if _, err := p.client.State(context.Background()); err != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := shim.Cleanup(context.Background(), p.cfg.RunDir); err != nil {
+		t.Fatal(err)
+	}
+	for range 200 {
+		if unix.Kill(st.Sandbox.PausePid, 0) != nil && unix.Kill(st.Containers[0].Pid, 0) != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, pid := range []int{st.Sandbox.PausePid, st.Containers[0].Pid} {
+		if unix.Kill(pid, 0) == nil {
+			if data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); !strings.Contains(string(data), ") Z ") {
+				t.Errorf("process %d survived: %s", pid, data)
+			}
+		}
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mounts), p.cfg.RunDir) {
+		t.Errorf("mounts left under %s", p.cfg.RunDir)
+	}
+	if cgroups, _ := filepath.Glob("/sys/fs/cgroup/*" + p.cfg.CgroupParent); len(cgroups) > 0 {
+		t.Errorf("cgroups left: %v", cgroups)
+	}
+	r := &runc.Runtime{Binary: rt.Binary, Root: p.cfg.RuntimeRoot}
+	if list, err := r.List(context.Background()); err != nil || len(list) > 0 {
+		t.Errorf("runtime state left: %+v, %v", list, err)
+	}
+	if _, err := os.Stat(p.cfg.RunDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("run dir left: %v", err)
+	}
+	if err := shim.Cleanup(context.Background(), p.cfg.RunDir); err != nil {
+		t.Errorf("second Cleanup: %v", err)
+	}
+}
