@@ -5,7 +5,7 @@ export DEBIAN_FRONTEND=noninteractive
 need=()
 # runc/crun run containers, busybox-static builds the test images, iproute2 and nftables inspect and
 # clean the host network, etcd-server backs the clustered store, podman is the benchmark's yardstick.
-for pkg in ca-certificates git iproute2 nftables runc crun busybox-static etcd-server podman; do
+for pkg in ca-certificates git iproute2 nftables runc crun busybox-static etcd-server podman catatonit; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then

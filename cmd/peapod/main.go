@@ -6,12 +6,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/peapod-dev/peapod/internal/agent"
 	"github.com/peapod-dev/peapod/internal/server"
 	"github.com/peapod-dev/peapod/internal/version"
 )
@@ -38,11 +41,16 @@ func newRootCommand() *cobra.Command {
 
 func newServerCommand() *cobra.Command {
 	var opts server.Options
+	var nodeIPs []string
+	var clusterCIDR, podCIDR string
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Run the Kubernetes-compatible API server, store and controllers",
+		Short: "Run the Kubernetes-compatible API server, store, scheduler, controllers and a node agent",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := parseAgentNetwork(&opts.Agent, nodeIPs, clusterCIDR, podCIDR); err != nil {
+				return err
+			}
 			err := server.Run(cmd.Context(), opts, cmd.OutOrStdout())
 			if errors.Is(err, context.Canceled) {
 				return nil
@@ -55,7 +63,42 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&opts.Listen, "listen", "127.0.0.1:6443", "address the HTTPS API listens on")
 	f.StringSliceVar(&opts.TLSSANs, "tls-san", nil, "extra host names or addresses for the serving certificate")
 	f.BoolVar(&opts.DisableAgent, "disable-agent", false, "do not run a node agent on this machine")
+	f.BoolVar(&opts.DisableScheduler, "disable-scheduler", false, "do not run the scheduler")
+	addAgentFlags(f, &opts.Agent, &nodeIPs, &clusterCIDR, &podCIDR)
 	return cmd
+}
+
+// addAgentFlags adds the node agent's flags, named as the kubelet's and k3s's are.
+func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config, nodeIPs *[]string, clusterCIDR, podCIDR *string) {
+	f.StringVar(&cfg.NodeName, "node-name", "", "name of this node (default: the host name)")
+	f.StringSliceVar(nodeIPs, "node-ip", nil, "addresses of this node (default: the first global IPv4 address)")
+	f.IntVar(&cfg.MaxPods, "max-pods", 110, "most pods this node runs")
+	f.IntVar(&cfg.Port, "kubelet-port", 10250, "port of the node agent's HTTPS endpoint")
+	f.StringVar(&cfg.Runtime, "runtime", "runc", "OCI runtime: runc or crun (or a path)")
+	f.StringVar(clusterCIDR, "cluster-cidr", "10.42.0.0/16", "range of every pod address in the cluster")
+	f.StringVar(podCIDR, "pod-cidr", "10.42.0.0/24", "this node's share of the cluster CIDR")
+	f.StringVar(&cfg.RunDir, "run-dir", "/run/peapod", "directory for the pods' shim sockets and namespace files (keep it short)")
+	f.StringVar(&cfg.Network.Bridge, "bridge", "peapod0", "name of the node's pod bridge")
+	f.StringVar(&cfg.Network.Table, "nft-table", "peapod", "name of peapod's nftables table")
+	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "registries (host[:port]) pulled from over plain HTTP")
+}
+
+func parseAgentNetwork(cfg *agent.Config, nodeIPs []string, clusterCIDR, podCIDR string) error {
+	for _, s := range nodeIPs {
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			return fmt.Errorf("--node-ip %q: %w", s, err)
+		}
+		cfg.NodeIPs = append(cfg.NodeIPs, ip)
+	}
+	var err error
+	if cfg.Network.ClusterCIDR, err = netip.ParsePrefix(clusterCIDR); err != nil {
+		return fmt.Errorf("--cluster-cidr %q: %w", clusterCIDR, err)
+	}
+	if cfg.Network.PodCIDR, err = netip.ParsePrefix(podCIDR); err != nil {
+		return fmt.Errorf("--pod-cidr %q: %w", podCIDR, err)
+	}
+	return nil
 }
 
 func newVersionCommand() *cobra.Command {

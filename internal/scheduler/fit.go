@@ -233,6 +233,16 @@ func (e *fitError) Error() string {
 		e.nodes, histogram(filterReasons), e.nodes, histogram(preemptionReasons))
 }
 
+// waitsForRoom says whether some node failed on resources or ports, so that a pod leaving may help.
+func (e *fitError) waitsForRoom() bool {
+	for _, st := range e.statuses {
+		if st.code == unschedulable {
+			return true
+		}
+	}
+	return false
+}
+
 func histogram(counts map[string]int) string {
 	parts := make([]string, 0, len(counts))
 	for reason, n := range counts {

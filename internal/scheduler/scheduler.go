@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -46,8 +47,15 @@ type Scheduler struct {
 	// assumed are pods bound by this scheduler that the informer may not show bound yet; their requests
 	// count against the node so that a burst of pods does not overcommit it.
 	assumed map[types.UID]assumedPod
-	// unschedulable holds pods that fit no node, by key, with when they last failed.
-	unschedulable map[string]time.Time
+	// unschedulable holds pods that fit no node, by key.
+	unschedulable map[string]parked
+}
+
+// parked is an unschedulable pod: when it last failed, and whether a pod going away could make room
+// (it failed on resources or ports somewhere) or only a change of the nodes can help.
+type parked struct {
+	at           time.Time
+	waitsForRoom bool
 }
 
 type assumedPod struct {
@@ -66,7 +74,7 @@ func New(client kube.Interface, factory *kube.InformerFactory, recorder record.E
 		logger:        logger,
 		queue:         workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "scheduler"}),
 		assumed:       map[types.UID]assumedPod{},
-		unschedulable: map[string]time.Time{},
+		unschedulable: map[string]parked{},
 	}
 	if _, err := s.pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { s.podChanged(obj) },
@@ -76,9 +84,9 @@ func New(client kube.Interface, factory *kube.InformerFactory, recorder record.E
 		return nil, fmt.Errorf("watch pods: %w", err)
 	}
 	if _, err := s.nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { s.retryUnschedulable(false) },
-		UpdateFunc: func(any, any) { s.retryUnschedulable(false) },
-		DeleteFunc: func(any) { s.retryUnschedulable(false) },
+		AddFunc:    func(any) { s.retryUnschedulable(retryAll) },
+		UpdateFunc: func(old, obj any) { s.nodeChanged(old, obj) },
+		DeleteFunc: func(any) { s.retryUnschedulable(retryAll) },
 	}); err != nil {
 		return nil, fmt.Errorf("watch nodes: %w", err)
 	}
@@ -107,7 +115,7 @@ func (s *Scheduler) Run(ctx context.Context, workers int) {
 			wg.Wait()
 			return
 		case <-ticker.C:
-			s.retryUnschedulable(true)
+			s.retryUnschedulable(retryStale)
 		}
 	}
 }
@@ -136,7 +144,7 @@ func (s *Scheduler) podChanged(obj any) {
 	delete(s.unschedulable, key(pod))
 	s.mu.Unlock()
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-		s.retryUnschedulable(false) // its resources are free
+		s.retryUnschedulable(retryWaitingForRoom) // its resources are free
 	}
 }
 
@@ -153,16 +161,49 @@ func (s *Scheduler) podDeleted(obj any) {
 	delete(s.unschedulable, key(pod))
 	s.mu.Unlock()
 	s.queue.Forget(key(pod))
-	s.retryUnschedulable(false)
+	if pod.Spec.NodeName != "" {
+		s.retryUnschedulable(retryWaitingForRoom)
+	}
 }
 
-// retryUnschedulable queues the pods that fit nowhere again: all of them after a change to the cluster,
-// or with onlyStale those that waited unschedulableRetry.
-func (s *Scheduler) retryUnschedulable(onlyStale bool) {
+// nodeChanged retries unschedulable pods when a node changed in a way scheduling can see: not its
+// heartbeats.
+func (s *Scheduler) nodeChanged(old, obj any) {
+	before, ok1 := old.(*corev1.Node)
+	after, ok2 := obj.(*corev1.Node)
+	if ok1 && ok2 && equality.Semantic.DeepEqual(before.Labels, after.Labels) &&
+		equality.Semantic.DeepEqual(before.Spec, after.Spec) &&
+		equality.Semantic.DeepEqual(before.Status.Allocatable, after.Status.Allocatable) &&
+		nodeReady(before) == nodeReady(after) {
+		return
+	}
+	s.retryUnschedulable(retryAll)
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// Which unschedulable pods to queue again.
+type retryWhich int
+
+const (
+	retryAll            retryWhich = iota // the nodes changed
+	retryWaitingForRoom                   // a pod left a node
+	retryStale                            // waited unschedulableRetry
+)
+
+// retryUnschedulable queues again the pods that fit nowhere and that which may now fit.
+func (s *Scheduler) retryUnschedulable(which retryWhich) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k, at := range s.unschedulable {
-		if onlyStale && time.Since(at) < unschedulableRetry {
+	for k, p := range s.unschedulable {
+		if (which == retryStale && time.Since(p.at) < unschedulableRetry) || (which == retryWaitingForRoom && !p.waitsForRoom) {
 			continue
 		}
 		delete(s.unschedulable, k)
@@ -211,7 +252,7 @@ func (s *Scheduler) scheduleOne(ctx context.Context, k string) error {
 	}
 	node, fitErr := pickNode(pod, infos)
 	if fitErr != nil {
-		return s.recordUnschedulable(ctx, pod, fitErr.Error())
+		return s.recordUnschedulable(ctx, pod, fitErr)
 	}
 	s.mu.Lock()
 	s.assumed[pod.UID] = assumedPod{pod: pod, node: node, at: time.Now()}
@@ -280,10 +321,11 @@ func (s *Scheduler) snapshot() ([]*nodeInfo, error) {
 
 // recordUnschedulable emits FailedScheduling and sets PodScheduled False with reason Unschedulable, as
 // kube-scheduler does, and parks the pod until the cluster changes.
-func (s *Scheduler) recordUnschedulable(ctx context.Context, pod *corev1.Pod, message string) error {
+func (s *Scheduler) recordUnschedulable(ctx context.Context, pod *corev1.Pod, fitErr *fitError) error {
+	message := fitErr.Error()
 	s.recorder.Event(pod, corev1.EventTypeWarning, "FailedScheduling", message)
 	s.mu.Lock()
-	s.unschedulable[key(pod)] = time.Now()
+	s.unschedulable[key(pod)] = parked{at: time.Now(), waitsForRoom: fitErr.waitsForRoom()}
 	s.mu.Unlock()
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable && c.Message == message {

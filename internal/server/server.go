@@ -26,13 +26,17 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
+	"github.com/peapod-dev/peapod/internal/agent"
 	"github.com/peapod-dev/peapod/internal/api"
 	"github.com/peapod-dev/peapod/internal/controller"
+	"github.com/peapod-dev/peapod/internal/events"
 	"github.com/peapod-dev/peapod/internal/kube"
+	"github.com/peapod-dev/peapod/internal/nodeapi"
 	"github.com/peapod-dev/peapod/internal/openapi"
 	"github.com/peapod-dev/peapod/internal/pki"
 	"github.com/peapod-dev/peapod/internal/pki/serviceaccount"
 	"github.com/peapod-dev/peapod/internal/registry/all"
+	"github.com/peapod-dev/peapod/internal/scheduler"
 	"github.com/peapod-dev/peapod/internal/storage/bolt"
 	"github.com/peapod-dev/peapod/internal/version"
 )
@@ -43,6 +47,12 @@ type Options struct {
 	Listen       string
 	TLSSANs      []string
 	DisableAgent bool
+	// DisableScheduler leaves pods unscheduled (k3s's --disable-scheduler): another scheduler, or the
+	// client, binds them.
+	DisableScheduler bool
+	// Agent configures the node agent of this machine; its DataDir and RunDir default to
+	// <data-dir>/agent and /run/peapod.
+	Agent agent.Config
 }
 
 // SystemNamespaces exist from the first start, as in Kubernetes.
@@ -160,6 +170,33 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 	go func() {
 		ctrlErr <- controller.Run(ctx, client, metadataClient, bundle.CAPEM, log.With("component", "controller"))
 	}()
+	if !opts.DisableScheduler {
+		if err := runScheduler(ctx, client, log.With("component", "scheduler")); err != nil {
+			return err
+		}
+	}
+	agentErr := make(chan error, 1)
+	if !opts.DisableAgent {
+		cfg := opts.Agent
+		if cfg.DataDir == "" {
+			cfg.DataDir = filepath.Join(opts.DataDir, "agent")
+		}
+		if cfg.RunDir == "" {
+			cfg.RunDir = "/run/peapod"
+		}
+		cfg.Logger = log.With("component", "agent")
+		if cfg, err = agent.WithDefaults(cfg); err != nil {
+			return fmt.Errorf("node agent: %w", err)
+		}
+		if cfg.ServingTLS, err = nodeServingTLS(opts.DataDir, cfg, bundle.CAPEM); err != nil {
+			return fmt.Errorf("node agent: %w", err)
+		}
+		nodeAgent, err := agent.New(ctx, cfg, client, loopback)
+		if err != nil {
+			return fmt.Errorf("node agent: %w", err)
+		}
+		go func() { agentErr <- nodeAgent.Run(ctx) }()
+	}
 
 	select {
 	case <-ctx.Done():
@@ -170,6 +207,11 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 			return fmt.Errorf("controllers: %w", err)
 		}
 		<-ctx.Done()
+	case err := <-agentErr:
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("node agent: %w", err)
+		}
+		<-ctx.Done()
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -177,6 +219,41 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 		_ = srv.Close() // long-running watches do not end on their own
 	}
 	return ctx.Err()
+}
+
+// nodeServingTLS is the TLS of this machine's node endpoint: a serving certificate for the node's name and
+// addresses from the cluster CA, and the CA to check the API server's client certificate.
+func nodeServingTLS(dataDir string, cfg agent.Config, caPEM []byte) (*tls.Config, error) {
+	var addresses []string
+	for _, ip := range cfg.NodeIPs {
+		addresses = append(addresses, ip.String())
+	}
+	serving, err := pki.EnsureNodeServing(dataDir, cfg.NodeName, addresses)
+	if err != nil {
+		return nil, err
+	}
+	return nodeapi.ServerTLS(serving, caPEM)
+}
+
+// runScheduler starts the scheduler with informers of its own; it runs until ctx ends.
+func runScheduler(ctx context.Context, client kube.Interface, logger *slog.Logger) error {
+	recorder, stopEvents, err := events.NewRecorder(ctx, client, corev1.EventSource{Component: scheduler.Name}, logger)
+	if err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	factory := kube.NewInformerFactory(client)
+	s, err := scheduler.New(client, factory, recorder, logger)
+	if err != nil {
+		stopEvents()
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	factory.Start(ctx)
+	go func() {
+		defer stopEvents()
+		defer factory.Shutdown()
+		s.Run(ctx, 1)
+	}()
+	return nil
 }
 
 // createSystemNamespaces makes the namespaces Kubernetes always has; existing ones are left alone.

@@ -61,10 +61,11 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	peapodBin = filepath.Join(dir, "peapod")
-	build := exec.Command("go", "build", "-o", peapodBin, "./cmd/peapod")
+	// peapod finds its per-pod shim next to itself.
+	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/peapod", "./cmd/peapod-shim")
 	build.Dir = filepath.Join("..", "..")
 	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/peapod: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/peapod ./cmd/peapod-shim: %v\n%s", err, out)
 		return 1
 	}
 	return m.Run()
@@ -73,6 +74,8 @@ func runMain(m *testing.M) int {
 // server is one `peapod server` process with its own data directory and port; it can be stopped, killed and
 // started again on the same directory and port.
 type server struct {
+	// args are the flags after --data-dir and --listen.
+	args    []string
 	dataDir string
 	addr    string
 	logPath string
@@ -84,8 +87,16 @@ type server struct {
 // stops it when the test ends (printing its log if the test failed).
 func startServer(t *testing.T) *server {
 	t.Helper()
+	// The API server alone: these tests bind pods themselves and count every write.
+	return startServerWith(t, "--disable-agent", "--disable-scheduler")
+}
+
+// startServerWith starts peapod with extra flags (no --disable-agent unless given).
+func startServerWith(t *testing.T, args ...string) *server {
+	t.Helper()
 	dir := t.TempDir()
 	s := &server{
+		args:    args,
 		dataDir: filepath.Join(dir, "data"),
 		addr:    freeAddr(t),
 		logPath: filepath.Join(dir, "server.log"),
@@ -118,7 +129,7 @@ func (s *server) start(t *testing.T) {
 		t.Fatalf("open server log: %v", err)
 	}
 	defer logFile.Close()
-	cmd := exec.Command(peapodBin, "server", "--data-dir", s.dataDir, "--listen", s.addr, "--disable-agent")
+	cmd := exec.Command(peapodBin, append([]string{"server", "--data-dir", s.dataDir, "--listen", s.addr}, s.args...)...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	// A server must not outlive a test binary that was killed.

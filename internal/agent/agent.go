@@ -1,0 +1,286 @@
+// Package agent is peapod's node agent, in the kubelet's role: it registers the Node and renews its
+// Lease, runs one worker per pod bound to the node that turns the v1.Pod into a sandbox and containers of
+// internal/runtime (image pulls, overlay root filesystems, the pod network, the per-pod shim and the OCI
+// runtime), and reports pod status and events with the kubelet's reasons and messages. It talks to the API
+// server only through client-go, so it can join any Kubernetes-compatible API server.
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/peapod-dev/peapod/internal/events"
+	"github.com/peapod-dev/peapod/internal/kube"
+	"github.com/peapod-dev/peapod/internal/runtime/image"
+	"github.com/peapod-dev/peapod/internal/runtime/network"
+	"github.com/peapod-dev/peapod/internal/runtime/oci/runc"
+	"github.com/peapod-dev/peapod/internal/runtime/shim"
+	"github.com/peapod-dev/peapod/internal/runtime/snapshot"
+)
+
+// Config is a node agent's configuration.
+type Config struct {
+	// NodeName is the Node's name (the host name by default).
+	NodeName string
+	// NodeIPs are the node's addresses (InternalIP), the pods' hostIP.
+	NodeIPs []netip.Addr
+	// DataDir holds images, snapshots, pod directories and logs (<data-dir>/agent).
+	DataDir string
+	// RunDir holds the shims' sockets and the pods' namespace files; its paths must stay short.
+	RunDir string
+	// MaxPods is the node's pod capacity.
+	MaxPods int
+	// Port is the agent's HTTPS port (the kubelet's 10250), published in the Node's daemonEndpoints.
+	Port int
+	// Runtime is the OCI runtime binary: runc or crun, or a path.
+	Runtime string
+	// Network configures the pod network.
+	Network network.Config
+	// InsecureRegistries may be pulled from over plain HTTP.
+	InsecureRegistries []string
+	// ServingTLS is the node endpoint's TLS (serving certificate, client CA); nil serves no endpoint.
+	ServingTLS *tls.Config
+	Logger     *slog.Logger
+}
+
+// Agent is a running node agent.
+type Agent struct {
+	cfg      Config
+	client   kube.Interface
+	logger   *slog.Logger
+	facts    nodeFacts
+	started  metav1.Time
+	images   *image.Store
+	snaps    *snapshot.Snapshotter
+	net      *network.Network
+	shimBin  string
+	runtime  string // resolved runtime binary
+	recorder record.EventRecorder
+	tokens   *tokenClient
+
+	mu      sync.Mutex
+	workers map[types.UID]*podWorker
+	wg      sync.WaitGroup
+}
+
+// WithDefaults fills in what cfg leaves unset: the host name as node name, the first global IPv4 address as
+// node IP, 110 pods, runc.
+func WithDefaults(cfg Config) (Config, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.NodeName == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return cfg, fmt.Errorf("node name: %w", err)
+		}
+		cfg.NodeName = strings.ToLower(host)
+	}
+	if len(cfg.NodeIPs) == 0 {
+		cfg.NodeIPs = defaultNodeIPs()
+	}
+	if cfg.MaxPods == 0 {
+		cfg.MaxPods = 110
+	}
+	if cfg.Runtime == "" {
+		cfg.Runtime = "runc"
+	}
+	if cfg.Port == 0 {
+		cfg.Port = 10250
+	}
+	return cfg, nil
+}
+
+// New prepares an agent: it opens the image store, sets up the node network and reads the machine.
+func New(ctx context.Context, cfg Config, client kube.Interface, restConfig *rest.Config) (*Agent, error) {
+	cfg, err := WithDefaults(cfg)
+	if err != nil {
+		return nil, err
+	}
+	runtimeBin, err := exec.LookPath(cfg.Runtime)
+	if err != nil {
+		return nil, fmt.Errorf("OCI runtime %q: %w", cfg.Runtime, err)
+	}
+	if filepath.Base(runtimeBin) == "crun" {
+		// crun refuses a hybrid cgroup host until every controller has a hierarchy it can see.
+		if err := runc.PrepareHybridCgroups("/sys/fs/cgroup"); err != nil {
+			return nil, err
+		}
+	}
+	shimBin, err := shim.FindBinary()
+	if err != nil {
+		return nil, err
+	}
+	for _, dir := range []string{cfg.DataDir, cfg.RunDir} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("agent directory: %w", err)
+		}
+	}
+	images, err := image.Open(filepath.Join(cfg.DataDir, "content"), image.Options{InsecureRegistries: cfg.InsecureRegistries})
+	if err != nil {
+		return nil, fmt.Errorf("image store: %w", err)
+	}
+	snaps, err := snapshot.New(filepath.Join(cfg.DataDir, "snapshots"))
+	if err != nil {
+		return nil, fmt.Errorf("snapshots: %w", err)
+	}
+	if cfg.Network.StateDir == "" {
+		cfg.Network.StateDir = filepath.Join(cfg.DataDir, "network")
+	}
+	if len(cfg.Network.NodeIPs) == 0 {
+		cfg.Network.NodeIPs = cfg.NodeIPs
+	}
+	nw, err := network.New(cfg.Network)
+	if err != nil {
+		return nil, fmt.Errorf("pod network: %w", err)
+	}
+	if err := nw.Ensure(ctx); err != nil {
+		return nil, fmt.Errorf("pod network: %w", err)
+	}
+	cfg.Network = nw.Config()
+	facts, err := readNodeFacts(cfg.DataDir, runtimeVersion(runtimeBin))
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := newTokenClient(restConfig)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{
+		tokens: tokens,
+		cfg:    cfg, client: client, logger: cfg.Logger, facts: facts, started: metav1.Now(),
+		images: images, snaps: snaps, net: nw, shimBin: shimBin, runtime: runtimeBin,
+		workers: map[types.UID]*podWorker{},
+	}
+	// The air-gapped path: archives dropped into <data-dir>/agent/images are imported at start.
+	archives := filepath.Join(cfg.DataDir, "images")
+	if err := os.MkdirAll(archives, 0o755); err != nil {
+		return nil, fmt.Errorf("image archive folder: %w", err)
+	}
+	if imported, err := images.ImportDir(ctx, archives); err != nil {
+		a.logger.Warn("import image archives", "dir", archives, "err", err)
+	} else if len(imported) > 0 {
+		a.logger.Info("imported image archives", "dir", archives, "images", len(imported))
+	}
+	return a, nil
+}
+
+// runtimeVersion is the Node's containerRuntimeVersion: "runc://1.1.5".
+func runtimeVersion(bin string) string {
+	out, err := exec.Command(bin, "--version").Output()
+	name := filepath.Base(bin)
+	if err != nil {
+		return name + "://unknown"
+	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	fields := strings.Fields(first)
+	return name + "://" + strings.TrimSuffix(fields[len(fields)-1], "+ds1")
+}
+
+// Config returns the agent's effective configuration.
+func (a *Agent) Config() Config { return a.cfg }
+
+// Run registers the node and runs pods until ctx ends. Pods keep running after Run returns: a restarted
+// agent takes them over.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.registerNode(ctx); err != nil {
+		return err
+	}
+	recorder, stopEvents, err := events.NewRecorder(ctx, a.client, corev1.EventSource{Component: "kubelet", Host: a.cfg.NodeName}, a.logger)
+	if err != nil {
+		return err
+	}
+	defer stopEvents()
+	a.recorder = recorder
+	go a.heartbeat(ctx)
+	if err := a.serveNodeAPI(ctx); err != nil {
+		return fmt.Errorf("node endpoint on port %d: %w", a.cfg.Port, err)
+	}
+
+	selector := fields.OneTermEqualSelector("spec.nodeName", a.cfg.NodeName).String()
+	pods := a.client.Pods("")
+	informer := cache.NewSharedIndexInformer(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			opts.FieldSelector = selector
+			return pods.List(ctx, opts)
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			opts.FieldSelector = selector
+			return pods.Watch(ctx, opts)
+		},
+	}, &corev1.Pod{}, 0, cache.Indexers{})
+	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { a.dispatch(ctx, obj, false) },
+		UpdateFunc: func(_, obj any) { a.dispatch(ctx, obj, false) },
+		DeleteFunc: func(obj any) { a.dispatch(ctx, obj, true) },
+	}); err != nil {
+		return fmt.Errorf("watch pods: %w", err)
+	}
+	informer.RunWithContext(ctx)
+	a.wg.Wait()
+	return nil
+}
+
+// dispatch hands a pod change to its worker, starting one for a new pod.
+func (a *Agent) dispatch(ctx context.Context, obj any, removed bool) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	w, ok := a.workers[pod.UID]
+	if !ok {
+		if removed {
+			return
+		}
+		w = newPodWorker(a, pod)
+		a.workers[pod.UID] = w
+		a.wg.Go(func() {
+			w.run(ctx)
+			a.mu.Lock()
+			delete(a.workers, pod.UID)
+			a.mu.Unlock()
+		})
+	}
+	w.update(pod, removed)
+}
+
+func netInterfaceAddrs() ([]netip.Addr, error) {
+	ifaces, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, a := range ifaces {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr())
+		}
+	}
+	return out, nil
+}
+
+var errPodGone = errors.New("pod is gone")

@@ -1,0 +1,519 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/peapod-dev/peapod/internal/runtime/network"
+	"github.com/peapod-dev/peapod/internal/runtime/shim"
+)
+
+const (
+	// resyncEvery is how often a worker reads its containers' states from the shim, the kubelet's PLEG
+	// relist period.
+	resyncEvery = time.Second
+	// containerIDPrefix is the runtime name in containerStatuses[].containerID.
+	containerIDPrefix = "peapod://"
+)
+
+// podWorker owns one pod on this node: it starts the sandbox and the containers, follows them, reports the
+// status and tears everything down when the pod is deleted.
+type podWorker struct {
+	a       *Agent
+	updates chan struct{}
+
+	pod     *corev1.Pod // latest seen, guarded by a.mu through update
+	removed bool
+
+	// Owned by the run goroutine:
+	dir          string // <data-dir>/pods/<uid>
+	runDir       string
+	shim         *shim.Client
+	netnsPath    string
+	podIP        string
+	sandboxReady bool
+	startTime    *metav1.Time
+	volumes      map[string]string // volume name -> host path
+	init, app    map[string]*containerRecord
+	backoffMu    sync.Mutex           // containers are created concurrently
+	backoff      map[string]time.Time // container name -> no image pull before
+	backoffDelay map[string]time.Duration
+	posted       *corev1.PodStatus
+	failed       bool // a Never pod whose init container failed
+	// views is what the node endpoint reads (guarded by a.mu).
+	views map[string]containerView
+}
+
+func newPodWorker(a *Agent, pod *corev1.Pod) *podWorker {
+	return &podWorker{
+		a: a, pod: pod, updates: make(chan struct{}, 1),
+		dir:    filepath.Join(a.cfg.DataDir, "pods", string(pod.UID)),
+		runDir: filepath.Join(a.cfg.RunDir, "pods", string(pod.UID)),
+		init:   map[string]*containerRecord{}, app: map[string]*containerRecord{},
+		backoff: map[string]time.Time{}, backoffDelay: map[string]time.Duration{},
+	}
+}
+
+// update records the latest pod (called with a.mu held) and wakes the worker.
+func (w *podWorker) update(pod *corev1.Pod, removed bool) {
+	w.pod = pod
+	w.removed = w.removed || removed
+	select {
+	case w.updates <- struct{}{}:
+	default:
+	}
+}
+
+func (w *podWorker) current() (*corev1.Pod, bool) {
+	w.a.mu.Lock()
+	defer w.a.mu.Unlock()
+	return w.pod, w.removed
+}
+
+func (w *podWorker) run(ctx context.Context) {
+	ticker := time.NewTicker(resyncEvery)
+	defer ticker.Stop()
+	for {
+		pod, removed := w.current()
+		if pod.DeletionTimestamp != nil || removed {
+			w.terminate(ctx, pod, removed)
+			return
+		}
+		if err := w.sync(ctx, pod); err != nil && ctx.Err() == nil {
+			w.a.logger.Warn("pod sync failed", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.updates:
+		case <-ticker.C:
+		}
+	}
+}
+
+// sync moves the pod one step towards its spec and posts its status.
+func (w *podWorker) sync(ctx context.Context, pod *corev1.Pod) error {
+	if w.startTime == nil {
+		now := metav1.Now()
+		if pod.Status.StartTime != nil {
+			now = *pod.Status.StartTime
+		}
+		w.startTime = &now
+	}
+	err := w.advance(ctx, pod)
+	w.publishViews(pod)
+	if perr := w.postStatus(ctx, pod); perr != nil {
+		return errors.Join(err, perr)
+	}
+	return err
+}
+
+func (w *podWorker) advance(ctx context.Context, pod *corev1.Pod) error {
+	if w.failed || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return nil
+	}
+	if w.shim == nil {
+		if err := w.startSandbox(ctx, pod); err != nil {
+			w.a.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
+			return err
+		}
+	}
+	if w.volumes == nil {
+		volumes, err := w.setUpVolumes(ctx, pod)
+		if err != nil {
+			w.a.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedMount", "%v", err)
+			return err
+		}
+		w.volumes = volumes
+	}
+	if err := w.refresh(ctx); err != nil {
+		return err
+	}
+	// Init containers, one at a time, each to success before the next.
+	for i := range pod.Spec.InitContainers {
+		c := pod.Spec.InitContainers[i]
+		r := w.record(w.init, c.Name)
+		switch {
+		case r.running:
+			return nil
+		case r.terminated != nil && r.terminated.ExitCode == 0:
+			continue
+		case r.terminated != nil:
+			if pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
+				w.failed = true
+				return nil
+			}
+			return nil // restarts with back-off come with the full lifecycle (issue 4)
+		}
+		w.startContainer(ctx, pod, c, r)
+		return nil
+	}
+	var toStart []corev1.Container
+	var records []*containerRecord
+	for _, c := range pod.Spec.Containers {
+		r := w.record(w.app, c.Name)
+		if r.id == "" {
+			toStart, records = append(toStart, c), append(records, r)
+		}
+	}
+	w.startContainers(ctx, pod, toStart, records)
+	return nil
+}
+
+func (w *podWorker) record(records map[string]*containerRecord, name string) *containerRecord {
+	r, ok := records[name]
+	if !ok {
+		r = &containerRecord{}
+		records[name] = r
+	}
+	return r
+}
+
+// startSandbox creates the pod's network namespace and network, its /etc files and the shim with the pause.
+func (w *podWorker) startSandbox(ctx context.Context, pod *corev1.Pod) error {
+	id := string(pod.UID)
+	if err := os.MkdirAll(w.dir, 0o755); err != nil {
+		return fmt.Errorf("pod directory: %w", err)
+	}
+	hostname, domain := podHostname(pod)
+	var hosts []byte
+	if pod.Spec.HostNetwork {
+		nodeHosts, err := os.ReadFile("/etc/hosts")
+		if err != nil {
+			return fmt.Errorf("read the node's /etc/hosts: %w", err)
+		}
+		hosts = hostNetworkHostsFile(nodeHosts, pod.Spec.HostAliases)
+		if len(w.a.cfg.NodeIPs) > 0 {
+			w.podIP = w.a.cfg.NodeIPs[0].String()
+		}
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("node hostname: %w", err)
+		}
+		hostname = host
+	} else {
+		netns, err := w.a.net.NewNetNS(ctx, id)
+		if err != nil {
+			return err
+		}
+		w.netnsPath = netns
+		att, err := w.a.net.Attach(ctx, network.AttachRequest{ID: id, NetNSPath: netns, HostPorts: hostPorts(pod)})
+		if err != nil {
+			return err
+		}
+		w.podIP = att.IP.String()
+		hosts = hostsFile([]string{w.podIP}, hostname, domain, pod.Spec.HostAliases)
+	}
+	files := map[string][]byte{"etc-hosts": hosts, "etc-hostname": []byte(hostname + "\n")}
+	resolv, err := w.resolvConf(pod)
+	if err != nil {
+		return err
+	}
+	files["resolv.conf"] = resolv
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(w.dir, name), data, 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	client, err := shim.Start(ctx, w.a.shimBin, shim.SandboxConfig{
+		ID: id, RunDir: w.runDir, Hostname: hostname, NetNSPath: w.netnsPath,
+		HostNetwork: pod.Spec.HostNetwork, HostIPC: pod.Spec.HostIPC, HostPID: pod.Spec.HostPID,
+		SharePID:      ptr.Deref(pod.Spec.ShareProcessNamespace, false),
+		RuntimeBinary: w.a.runtime, RuntimeRoot: filepath.Join(w.a.cfg.RunDir, "runtime"),
+		CgroupParent: "/peapod/pod" + id,
+	})
+	if err != nil {
+		return err
+	}
+	w.shim = client
+	w.sandboxReady = true
+	return nil
+}
+
+// resolvConf is the pod's /etc/resolv.conf. peapod runs no cluster DNS, so ClusterFirst falls back to the
+// node's resolver as the kubelet does without --cluster-dns (and says so in an event).
+func (w *podWorker) resolvConf(pod *corev1.Pod) ([]byte, error) {
+	if pod.Spec.DNSPolicy == corev1.DNSClusterFirst && !pod.Spec.HostNetwork {
+		w.a.recorder.Eventf(pod, corev1.EventTypeWarning, "MissingClusterDNS",
+			"pod: %q. kubelet does not have ClusterDNS IP configured and cannot create Pod using %q policy. Falling back to %q policy.",
+			pod.Namespace+"/"+pod.Name, corev1.DNSClusterFirst, corev1.DNSDefault)
+	}
+	data, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		return nil, fmt.Errorf("read the node's /etc/resolv.conf: %w", err)
+	}
+	return data, nil
+}
+
+func hostPorts(pod *corev1.Pod) []network.PortMapping {
+	var out []network.PortMapping
+	for _, containers := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range containers {
+			for _, p := range c.Ports {
+				if p.HostPort == 0 {
+					continue
+				}
+				m := network.PortMapping{
+					Protocol: network.Protocol(strings.ToLower(string(p.Protocol))), ContainerPort: uint16(p.ContainerPort), HostPort: uint16(p.HostPort),
+				}
+				if p.HostIP != "" {
+					if ip, err := netip.ParseAddr(p.HostIP); err == nil {
+						m.HostIP = ip
+					}
+				}
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// refresh reads the containers' states from the shim into the records.
+func (w *podWorker) refresh(ctx context.Context) error {
+	st, err := w.shim.State(ctx)
+	if err != nil {
+		return fmt.Errorf("read sandbox state: %w", err)
+	}
+	byID := map[string]shim.ContainerState{}
+	for _, c := range st.Containers {
+		byID[c.ID] = c
+	}
+	for _, records := range []map[string]*containerRecord{w.init, w.app} {
+		for _, r := range records {
+			c, ok := byID[r.id]
+			if !ok || r.id == "" {
+				continue
+			}
+			switch c.Status {
+			case shim.StatusRunning:
+				r.running, r.startedAt, r.waitingReason, r.waitingMessage = true, metav1.NewTime(c.Started), "", ""
+			case shim.StatusExited:
+				if r.terminated == nil {
+					r.running = false
+					r.terminated = terminatedState(c, r)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func terminatedState(c shim.ContainerState, r *containerRecord) *corev1.ContainerStateTerminated {
+	t := &corev1.ContainerStateTerminated{
+		ExitCode: int32(c.ExitCode), StartedAt: metav1.NewTime(c.Started), FinishedAt: metav1.NewTime(c.Finished),
+		ContainerID: containerIDPrefix + r.id, Signal: int32(c.Signal),
+	}
+	switch {
+	case c.OOMKilled:
+		t.Reason = "OOMKilled"
+	case c.ExitCode == 0:
+		t.Reason = "Completed"
+	default:
+		t.Reason = "Error"
+	}
+	if r.terminationMessagePath != "" {
+		if data, err := os.ReadFile(r.terminationMessagePath); err == nil && len(data) > 0 {
+			t.Message = string(data[:min(len(data), 4096)])
+		}
+	}
+	return t
+}
+
+// postStatus writes the pod's status when it changed.
+func (w *podWorker) postStatus(ctx context.Context, pod *corev1.Pod) error {
+	status := w.status(pod)
+	if w.posted != nil && reflect.DeepEqual(*w.posted, status) {
+		return nil
+	}
+	updated := pod.DeepCopy()
+	updated.Status = status
+	result, err := w.a.client.Pods(pod.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+	if apierrors.IsConflict(err) {
+		latest, gerr := w.a.client.Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		if gerr != nil {
+			return fmt.Errorf("post pod status: %w", gerr)
+		}
+		if latest.UID != pod.UID {
+			return errPodGone
+		}
+		updated = latest.DeepCopy()
+		updated.Status = w.status(latest)
+		result, err = w.a.client.Pods(pod.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("post pod status: %w", err)
+	}
+	w.posted = &status
+	w.a.mu.Lock()
+	if w.pod.ResourceVersion < result.ResourceVersion || len(w.pod.ResourceVersion) < len(result.ResourceVersion) {
+		w.pod = result
+	}
+	w.a.mu.Unlock()
+	return nil
+}
+
+// status is the pod status the kubelet would report now.
+func (w *podWorker) status(pod *corev1.Pod) corev1.PodStatus {
+	initStatuses := make([]corev1.ContainerStatus, len(pod.Spec.InitContainers))
+	initDone := true
+	for i, c := range pod.Spec.InitContainers {
+		initStatuses[i] = containerStatus(c, w.record(w.init, c.Name), containerIDPrefix)
+		if st := initStatuses[i]; st.State.Terminated == nil || st.State.Terminated.ExitCode != 0 {
+			initDone = false
+		}
+	}
+	statuses := make([]corev1.ContainerStatus, len(pod.Spec.Containers))
+	for i, c := range pod.Spec.Containers {
+		r := w.record(w.app, c.Name)
+		if !initDone && r.id == "" && r.waitingReason == "" {
+			r.waitingReason = "PodInitializing"
+		}
+		statuses[i] = containerStatus(c, r, containerIDPrefix)
+		if initDone && r.waitingReason == "PodInitializing" {
+			r.waitingReason = ""
+		}
+	}
+	phase := podPhase(&pod.Spec, initStatuses, statuses)
+	now := metav1.Now()
+	status := corev1.PodStatus{
+		Phase:                 phase,
+		Conditions:            podConditions(pod, phase, w.sandboxReady, initStatuses, statuses, now),
+		InitContainerStatuses: initStatuses,
+		ContainerStatuses:     statuses,
+		QOSClass:              pod.Status.QOSClass,
+		StartTime:             w.startTime,
+	}
+	if len(w.a.cfg.NodeIPs) > 0 {
+		status.HostIP = w.a.cfg.NodeIPs[0].String()
+		for _, ip := range w.a.cfg.NodeIPs {
+			status.HostIPs = append(status.HostIPs, corev1.HostIP{IP: ip.String()})
+		}
+	}
+	if w.podIP != "" {
+		status.PodIP = w.podIP
+		status.PodIPs = []corev1.PodIP{{IP: w.podIP}}
+	}
+	if len(status.InitContainerStatuses) == 0 {
+		status.InitContainerStatuses = nil
+	}
+	return status
+}
+
+// terminate stops the containers (SIGTERM, the grace period, SIGKILL), tears the sandbox down and
+// confirms the deletion to the API server.
+func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, removed bool) {
+	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
+	if pod.DeletionGracePeriodSeconds != nil {
+		grace = *pod.DeletionGracePeriodSeconds
+	} else if pod.Spec.TerminationGracePeriodSeconds != nil {
+		grace = *pod.Spec.TerminationGracePeriodSeconds
+	}
+	if w.shim != nil {
+		_ = w.refresh(ctx)
+		var running []string
+		for _, c := range pod.Spec.Containers {
+			if r := w.app[c.Name]; r != nil && r.running {
+				w.a.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
+				if err := w.shim.KillContainer(ctx, r.id, syscall.SIGTERM, false); err != nil {
+					w.a.logger.Warn("stop container", "pod", pod.Name, "container", c.Name, "err", err)
+				}
+				running = append(running, c.Name)
+			}
+		}
+		deadline := time.Now().Add(time.Duration(grace) * time.Second)
+		for len(running) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(100 * time.Millisecond)
+			_ = w.refresh(ctx)
+			still := running[:0]
+			for _, name := range running {
+				if w.app[name].running {
+					still = append(still, name)
+				}
+			}
+			running = still
+		}
+		for _, name := range running {
+			_ = w.shim.KillContainer(ctx, w.app[name].id, syscall.SIGKILL, true)
+		}
+		if !removed {
+			_ = w.refresh(ctx)
+			_ = w.postStatus(ctx, pod)
+		}
+	}
+	if err := w.teardown(ctx, pod); err != nil {
+		w.a.logger.Error("pod teardown incomplete", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+	}
+	if removed {
+		return
+	}
+	err := w.a.client.Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+		GracePeriodSeconds: ptr.To[int64](0),
+		Preconditions:      &metav1.Preconditions{UID: &pod.UID},
+	})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		w.a.logger.Warn("confirm pod deletion", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+	}
+}
+
+// teardown frees everything the pod holds on the node: shim and containers, root filesystems, network,
+// volumes and the pod directory.
+func (w *podWorker) teardown(ctx context.Context, pod *corev1.Pod) error {
+	var errs []error
+	if w.shim == nil {
+		if _, err := os.Stat(shim.SocketPath(w.runDir)); err == nil {
+			w.shim = shim.NewClient(w.runDir)
+		}
+	}
+	if w.shim != nil {
+		if err := w.shim.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop sandbox: %w", err))
+		}
+	}
+	for _, records := range []map[string]*containerRecord{w.init, w.app} {
+		for _, r := range records {
+			for _, id := range r.ids {
+				if err := w.a.snaps.Remove(ctx, id); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	if err := w.tearDownVolumes(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if !pod.Spec.HostNetwork {
+		if err := w.a.net.Detach(ctx, string(pod.UID)); err != nil {
+			errs = append(errs, err)
+		}
+		if err := w.a.net.DeleteNetNS(ctx, string(pod.UID)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := os.RemoveAll(w.dir); err != nil {
+		errs = append(errs, err)
+	}
+	_ = os.RemoveAll(w.runDir)
+	return errors.Join(errs...)
+}
+
+func newContainerID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
