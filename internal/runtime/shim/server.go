@@ -74,9 +74,10 @@ func serve(ctx context.Context, self, runDir string, ready io.WriteCloser) error
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("become child subreaper: %w", err)
 	}
-	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
+	// SIGHUP and SIGINT (a terminal going away, a stray ^C) are caught and dropped rather than ignored:
+	// an ignored signal would stay ignored in the runtime and the containers it executes.
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM)
+	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGHUP, unix.SIGINT)
 
 	s := &server{
 		cfg: cfg, self: self, runDir: runDir, ctrs: map[string]*container{},
@@ -107,22 +108,24 @@ func serve(ctx context.Context, self, runDir string, ready io.WriteCloser) error
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
-	go s.accept(ctx, ln, done)
+	var once sync.Once
+	go s.accept(ctx, ln, func() { once.Do(func() { close(done) }) })
 	for {
 		select {
 		case sig := <-sigs:
-			if sig == unix.SIGCHLD {
+			switch sig {
+			case unix.SIGCHLD:
 				s.reap()
-				continue
+			case unix.SIGTERM:
+				return s.teardown(ctx)
 			}
-			return s.teardown(ctx)
 		case <-done:
 			return nil
 		}
 	}
 }
 
-func (s *server) accept(ctx context.Context, ln net.Listener, done chan<- struct{}) {
+func (s *server) accept(ctx context.Context, ln net.Listener, exit func()) {
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -131,7 +134,7 @@ func (s *server) accept(ctx context.Context, ln net.Listener, done chan<- struct
 		go func() {
 			if s.handle(ctx, conn) {
 				_ = ln.Close()
-				close(done)
+				exit()
 			}
 		}()
 	}

@@ -358,7 +358,7 @@ func TestSecurityTakesEffect(t *testing.T) {
 			script := `echo "id $(id -u):$(id -g) $(id -G)"; grep CapBnd /proc/self/status; ` +
 				`touch /rootfs-write 2>/dev/null && echo rootfs writable || echo rootfs readonly; ` +
 				`echo "timer_list $(wc -c < /proc/timer_list)"; echo x > /proc/sys/kernel/domainname 2>/dev/null && echo procsys writable || echo procsys readonly; ` +
-				`grep NoNewPrivs /proc/self/status; echo done`
+				`grep -E "NoNewPrivs|SigIgn" /proc/self/status; echo done`
 			log := p.run(t, "sec", oci.ContainerConfig{
 				Args: []string{"sh", "-c", script}, User: user, ReadonlyRootfs: true, NoNewPrivileges: true,
 				CapDrop: []string{"ALL"}, CapAdd: []string{"NET_BIND_SERVICE"},
@@ -366,7 +366,7 @@ func TestSecurityTakesEffect(t *testing.T) {
 			joined := strings.Join(readLog(t, log, "stdout done"), "\n")
 			for _, want := range []string{
 				"stdout id 1000:1000 1000 10 29", "stdout CapBnd:\t0000000000000400", "stdout rootfs readonly",
-				"stdout timer_list 0", "stdout procsys readonly", "stdout NoNewPrivs:\t1",
+				"stdout timer_list 0", "stdout procsys readonly", "stdout NoNewPrivs:\t1", "stdout SigIgn:\t0000000000000000",
 			} {
 				if !strings.Contains(joined, want) {
 					t.Errorf("want %q in\n%s", want, joined)
