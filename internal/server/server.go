@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 	"github.com/peapod-dev/peapod/internal/agent"
 	"github.com/peapod-dev/peapod/internal/api"
 	"github.com/peapod-dev/peapod/internal/controller"
+	"github.com/peapod-dev/peapod/internal/controller/nodelifecycle"
 	"github.com/peapod-dev/peapod/internal/events"
 	"github.com/peapod-dev/peapod/internal/kube"
 	"github.com/peapod-dev/peapod/internal/nodeapi"
@@ -235,7 +237,8 @@ func nodeServingTLS(dataDir string, cfg agent.Config, caPEM []byte) (*tls.Config
 	return nodeapi.ServerTLS(serving, caPEM)
 }
 
-// runScheduler starts the scheduler with informers of its own; it runs until ctx ends.
+// runScheduler starts the scheduler, and the node lifecycle checks it relies on, with informers of their
+// own; they run until ctx ends.
 func runScheduler(ctx context.Context, client kube.Interface, logger *slog.Logger) error {
 	recorder, stopEvents, err := events.NewRecorder(ctx, client, corev1.EventSource{Component: scheduler.Name}, logger)
 	if err != nil {
@@ -247,11 +250,16 @@ func runScheduler(ctx context.Context, client kube.Interface, logger *slog.Logge
 		stopEvents()
 		return fmt.Errorf("scheduler: %w", err)
 	}
+	// Taints unreachable and not-ready nodes, which the scheduler's taint filter then avoids.
+	health := nodelifecycle.New(client, factory, logger.With("controller", "node-lifecycle"))
 	factory.Start(ctx)
 	go func() {
 		defer stopEvents()
 		defer factory.Shutdown()
+		var wg sync.WaitGroup
+		wg.Go(func() { health.Run(ctx) })
 		s.Run(ctx, 1)
+		wg.Wait()
 	}()
 	return nil
 }
