@@ -104,7 +104,7 @@ func (w *podWorker) createContainer(ctx context.Context, pod *corev1.Pod, c core
 	if err := w.shim.CreateContainer(ctx, id, shim.CreateRequest{Bundle: bundle, LogPath: logPath, Terminal: c.TTY, Stdin: c.Stdin}); err != nil {
 		return fail("CreateContainerError", err)
 	}
-	r.id, r.image, r.imageID = id, imageName(img, c.Image), imageID(img)
+	r.id, r.image, r.imageID, r.exited = id, imageName(img, c.Image), imageID(img), false
 	return true
 }
 

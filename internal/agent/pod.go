@@ -12,7 +12,6 @@ import (
 	"reflect"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -55,7 +54,10 @@ type podWorker struct {
 	backoff      map[string]time.Time // container name -> no image pull before
 	backoffDelay map[string]time.Duration
 	posted       *corev1.PodStatus
-	failed       bool // a Never pod whose init container failed
+	failed       bool        // a Never pod whose init container failed
+	failure      *podFailure // the agent failed the pod (activeDeadlineSeconds)
+	// released: the pod is terminal and its sandbox is gone.
+	released bool
 	// views is what the node endpoint reads (guarded by a.mu).
 	views map[string]containerView
 }
@@ -116,16 +118,24 @@ func (w *podWorker) sync(ctx context.Context, pod *corev1.Pod) error {
 		}
 		w.startTime = &now
 	}
+	if w.released {
+		return nil
+	}
 	err := w.advance(ctx, pod)
 	w.publishViews(pod)
 	if perr := w.postStatus(ctx, pod); perr != nil {
 		return errors.Join(err, perr)
 	}
+	if phase := w.posted.Phase; phase == corev1.PodSucceeded || phase == corev1.PodFailed {
+		if rerr := w.releaseSandbox(ctx, pod); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
 	return err
 }
 
 func (w *podWorker) advance(ctx context.Context, pod *corev1.Pod) error {
-	if w.failed || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+	if w.failed || w.failure != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		return nil
 	}
 	if w.shim == nil {
@@ -145,7 +155,20 @@ func (w *podWorker) advance(ctx context.Context, pod *corev1.Pod) error {
 	if err := w.refresh(ctx); err != nil {
 		return err
 	}
-	// Init containers, one at a time, each to success before the next.
+	for _, set := range []struct {
+		containers []corev1.Container
+		records    map[string]*containerRecord
+	}{{pod.Spec.InitContainers, w.init}, {pod.Spec.Containers, w.app}} {
+		for _, c := range set.containers {
+			w.terminationMessage(pod, c, w.record(set.records, c.Name))
+		}
+	}
+	if w.deadlineExceeded(pod) {
+		w.failForDeadline(ctx, pod)
+		return nil
+	}
+	// Init containers, one at a time, each to success before the next; a failed one is retried with
+	// back-off unless the policy is Never, which fails the pod.
 	for i := range pod.Spec.InitContainers {
 		c := pod.Spec.InitContainers[i]
 		r := w.record(w.init, c.Name)
@@ -154,12 +177,14 @@ func (w *podWorker) advance(ctx context.Context, pod *corev1.Pod) error {
 			return nil
 		case r.terminated != nil && r.terminated.ExitCode == 0:
 			continue
-		case r.terminated != nil:
+		case r.id != "" && (r.terminated != nil || r.waitingReason == "CrashLoopBackOff"):
 			if pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
 				w.failed = true
 				return nil
 			}
-			return nil // restarts with back-off come with the full lifecycle (issue 4)
+			if !w.dueForRestart(pod, c, r) {
+				return nil
+			}
 		}
 		w.startContainer(ctx, pod, c, r)
 		return nil
@@ -168,6 +193,18 @@ func (w *podWorker) advance(ctx context.Context, pod *corev1.Pod) error {
 	var records []*containerRecord
 	for _, c := range pod.Spec.Containers {
 		r := w.record(w.app, c.Name)
+		ended := r.terminated != nil || r.waitingReason == "CrashLoopBackOff"
+		if r.id != "" && ended {
+			exit := int32(0)
+			if r.terminated != nil {
+				exit = r.terminated.ExitCode
+			} else if r.lastTerminated != nil {
+				exit = r.lastTerminated.ExitCode
+			}
+			if !restartWanted(pod.Spec.RestartPolicy, exit) || !w.dueForRestart(pod, c, r) {
+				continue
+			}
+		}
 		if r.id == "" {
 			toStart, records = append(toStart, c), append(records, r)
 		}
@@ -304,8 +341,8 @@ func (w *podWorker) refresh(ctx context.Context) error {
 			case shim.StatusRunning:
 				r.running, r.startedAt, r.waitingReason, r.waitingMessage = true, metav1.NewTime(c.Started), "", ""
 			case shim.StatusExited:
-				if r.terminated == nil {
-					r.running = false
+				if !r.exited { // once per instance: a restart moves it to the last state
+					r.running, r.exited = false, true
 					r.terminated = terminatedState(c, r)
 				}
 			}
@@ -326,11 +363,6 @@ func terminatedState(c shim.ContainerState, r *containerRecord) *corev1.Containe
 		t.Reason = "Completed"
 	default:
 		t.Reason = "Error"
-	}
-	if r.terminationMessagePath != "" {
-		if data, err := os.ReadFile(r.terminationMessagePath); err == nil && len(data) > 0 {
-			t.Message = string(data[:min(len(data), 4096)])
-		}
 	}
 	return t
 }
@@ -412,47 +444,19 @@ func (w *podWorker) status(pod *corev1.Pod) corev1.PodStatus {
 	if len(status.InitContainerStatuses) == 0 {
 		status.InitContainerStatuses = nil
 	}
+	if w.failure != nil {
+		status.Phase, status.Reason, status.Message = corev1.PodFailed, w.failure.reason, w.failure.message
+		status.Conditions = podConditions(pod, corev1.PodFailed, w.sandboxReady, initStatuses, statuses, now)
+	}
 	return status
 }
 
 // terminate stops the containers (SIGTERM, the grace period, SIGKILL), tears the sandbox down and
 // confirms the deletion to the API server.
 func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, removed bool) {
-	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
-	if pod.DeletionGracePeriodSeconds != nil {
-		grace = *pod.DeletionGracePeriodSeconds
-	} else if pod.Spec.TerminationGracePeriodSeconds != nil {
-		grace = *pod.Spec.TerminationGracePeriodSeconds
-	}
 	if w.shim != nil {
-		_ = w.refresh(ctx)
-		var running []string
-		for _, c := range pod.Spec.Containers {
-			if r := w.app[c.Name]; r != nil && r.running {
-				w.a.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
-				if err := w.shim.KillContainer(ctx, r.id, syscall.SIGTERM, false); err != nil {
-					w.a.logger.Warn("stop container", "pod", pod.Name, "container", c.Name, "err", err)
-				}
-				running = append(running, c.Name)
-			}
-		}
-		deadline := time.Now().Add(time.Duration(grace) * time.Second)
-		for len(running) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
-			time.Sleep(100 * time.Millisecond)
-			_ = w.refresh(ctx)
-			still := running[:0]
-			for _, name := range running {
-				if w.app[name].running {
-					still = append(still, name)
-				}
-			}
-			running = still
-		}
-		for _, name := range running {
-			_ = w.shim.KillContainer(ctx, w.app[name].id, syscall.SIGKILL, true)
-		}
+		w.stopContainers(ctx, pod, gracePeriod(pod))
 		if !removed {
-			_ = w.refresh(ctx)
 			_ = w.postStatus(ctx, pod)
 		}
 	}
@@ -471,9 +475,22 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, removed bool
 	}
 }
 
-// teardown frees everything the pod holds on the node: shim and containers, root filesystems, network,
-// volumes and the pod directory.
+// teardown frees everything the pod holds on the node: the sandbox, the pod directory and its logs.
 func (w *podWorker) teardown(ctx context.Context, pod *corev1.Pod) error {
+	errs := []error{w.releaseSandbox(ctx, pod)}
+	if err := os.RemoveAll(w.dir); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(filepath.Dir(w.a.containerLogPath(pod, "-", 0))); err != nil {
+		errs = append(errs, err)
+	}
+	_ = os.RemoveAll(w.runDir)
+	return errors.Join(errs...)
+}
+
+// releaseSandbox stops the shim and the pause and frees the containers' root filesystems, the volumes'
+// mounts and the pod's network, as the kubelet does once a pod is terminal; status and logs stay.
+func (w *podWorker) releaseSandbox(ctx context.Context, pod *corev1.Pod) error {
 	var errs []error
 	if w.shim == nil {
 		if _, err := os.Stat(shim.SocketPath(w.runDir)); err == nil {
@@ -484,6 +501,7 @@ func (w *podWorker) teardown(ctx context.Context, pod *corev1.Pod) error {
 		if err := w.shim.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop sandbox: %w", err))
 		}
+		w.shim = nil
 	}
 	for _, records := range []map[string]*containerRecord{w.init, w.app} {
 		for _, r := range records {
@@ -492,6 +510,8 @@ func (w *podWorker) teardown(ctx context.Context, pod *corev1.Pod) error {
 					errs = append(errs, err)
 				}
 			}
+			r.ids = nil
+			r.running = false
 		}
 	}
 	if err := w.tearDownVolumes(ctx); err != nil {
@@ -505,10 +525,7 @@ func (w *podWorker) teardown(ctx context.Context, pod *corev1.Pod) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := os.RemoveAll(w.dir); err != nil {
-		errs = append(errs, err)
-	}
-	_ = os.RemoveAll(w.runDir)
+	w.released = true
 	return errors.Join(errs...)
 }
 

@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +21,7 @@ type containerRecord struct {
 	waitingReason, waitingMessage string
 
 	running    bool
+	exited     bool // the current instance's exit has been recorded
 	startedAt  metav1.Time
 	terminated *corev1.ContainerStateTerminated
 	// lastTerminated is the previous instance's end, after a restart.
@@ -30,6 +32,10 @@ type containerRecord struct {
 	ids []string
 	// terminationMessagePath is the host file behind the container's terminationMessagePath.
 	terminationMessagePath string
+	// crashDelay is the restart back-off last applied (-1: the immediate first restart); restartAt is
+	// when the container may start again.
+	crashDelay time.Duration
+	restartAt  time.Time
 }
 
 // containerStatus renders a record as the kubelet reports it.

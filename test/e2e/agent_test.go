@@ -368,12 +368,21 @@ spec:
 	if len(neighbour) < 2 || remoteAddr(neighbour[0]) != "127.0.0.1" || neighbour[1] != "server" {
 		t.Errorf("neighbour saw %q, want localhost as 127.0.0.1 and hostname server", neighbour)
 	}
-	c.terminationMessage(t, "server", "same-port")
-	if logs := c.k.ok("logs", "server", "-c", "same-port"); !strings.Contains(logs, "bind: Address already in use") {
+	// The second bind fails, and restartPolicy Always makes it loop: the failure shows in the status
+	// (last state Error, exit 1, CrashLoopBackOff) and in the previous instance's log.
+	eventually(t, "same-port in CrashLoopBackOff", func() (bool, error) {
+		last := c.jsonpath("server", `{.status.containerStatuses[?(@.name=="same-port")].lastState.terminated.reason}`)
+		waiting := c.jsonpath("server", `{.status.containerStatuses[?(@.name=="same-port")].state.waiting.reason}`)
+		return last == "Error" && waiting == "CrashLoopBackOff", fmt.Errorf("last %q waiting %q", last, waiting)
+	})
+	if got := c.jsonpath("server", `{.status.containerStatuses[?(@.name=="same-port")].lastState.terminated.exitCode}`); got != "1" {
+		t.Errorf("same-port exit code %q", got)
+	}
+	if logs := c.k.ok("logs", "server", "-c", "same-port", "--previous"); !strings.Contains(logs, "bind: Address already in use") {
 		t.Errorf("logs of the second bind of 8080: %q", logs)
 	}
-	if got := c.jsonpath("server", `{.status.containerStatuses[?(@.name=="same-port")].state.terminated.reason}`); got != "Error" {
-		t.Errorf("same-port terminated reason %q, want Error", got)
+	if out := c.k.ok("get", "pod", "server"); !strings.Contains(out, "CrashLoopBackOff") {
+		t.Errorf("kubectl get pod server:\n%s", out)
 	}
 }
 
@@ -653,4 +662,9 @@ spec:
 	if res := c.k.run("logs", "talker"); res.code != 0 || !strings.Contains(res.stderr, `Defaulted container "main" out of: main, second`) || !strings.Contains(res.stdout, "hello from talker") {
 		t.Errorf("logs without -c: %d %s %s", res.code, res.stdout, res.stderr)
 	}
+}
+
+func readFile(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	return string(data), err
 }

@@ -1,0 +1,211 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/peapod-dev/peapod/internal/crilog"
+)
+
+// The kubelet's container restart back-off: the first restart is immediate, then 10 s doubling to 300 s;
+// a container that ran for 10 minutes starts over.
+const (
+	crashBackoffInitial = 10 * time.Second
+	crashBackoffMax     = 300 * time.Second
+	crashBackoffReset   = 10 * time.Minute
+	// The kubelet's FallbackToLogsOnError takes at most the last 80 lines and 2048 bytes of the log.
+	fallbackLogLines = 80
+	fallbackLogBytes = 2048
+	// deadlineExceeded is the kubelet's reason and message for activeDeadlineSeconds.
+	deadlineReason  = "DeadlineExceeded"
+	deadlineMessage = "Pod was active on the node longer than the specified deadline"
+)
+
+// restartWanted applies the restart policy to a container's end.
+func restartWanted(policy corev1.RestartPolicy, exitCode int32) bool {
+	switch policy {
+	case corev1.RestartPolicyAlways:
+		return true
+	case corev1.RestartPolicyOnFailure:
+		return exitCode != 0
+	}
+	return false
+}
+
+// dueForRestart handles an ended container under a restart policy that wants it back: it reports true
+// when the back-off allows starting it again now (the record is then ready for a new instance), and
+// otherwise shows CrashLoopBackOff and arranges to be woken when the back-off ends.
+func (w *podWorker) dueForRestart(pod *corev1.Pod, c corev1.Container, r *containerRecord) bool {
+	now := time.Now()
+	if r.terminated != nil {
+		// The instance just ended: it becomes the last state and the back-off is computed from its end.
+		ran := r.terminated.FinishedAt.Sub(r.terminated.StartedAt.Time)
+		switch {
+		case r.crashDelay == 0 || ran >= crashBackoffReset:
+			r.crashDelay = -1 // first restart: at once
+		case r.crashDelay < 0:
+			r.crashDelay = crashBackoffInitial
+		default:
+			r.crashDelay = min(2*r.crashDelay, crashBackoffMax)
+		}
+		r.restartAt = now
+		if r.crashDelay > 0 {
+			r.restartAt = r.terminated.FinishedAt.Add(r.crashDelay)
+		}
+		r.lastTerminated, r.terminated = r.terminated, nil
+		r.running = false
+	}
+	if now.Before(r.restartAt) {
+		if r.waitingReason != "CrashLoopBackOff" {
+			r.waitingReason = "CrashLoopBackOff"
+			r.waitingMessage = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", r.crashDelay, c.Name, pod.Name, pod.Namespace, pod.UID)
+			w.a.recorder.Eventf(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", c.Name, pod.Name, pod.Namespace, pod.UID)
+		}
+		w.wakeAt(r.restartAt)
+		return false
+	}
+	// A new instance: the old container goes (its log stays for --previous), the count goes up.
+	if r.id != "" {
+		if err := w.shim.DeleteContainer(context.Background(), r.id, true); err != nil {
+			w.a.logger.Warn("remove ended container", "pod", pod.Name, "container", c.Name, "err", err)
+		}
+	}
+	r.id = ""
+	r.restartCount++
+	r.waitingReason, r.waitingMessage = "", ""
+	return true
+}
+
+// wakeAt makes the worker sync again at t (a back-off's end), so that a restart is not late by a resync.
+func (w *podWorker) wakeAt(t time.Time) {
+	time.AfterFunc(time.Until(t), func() {
+		select {
+		case w.updates <- struct{}{}:
+		default:
+		}
+	})
+}
+
+// fallbackMessage is the kubelet's FallbackToLogsOnError: the tail of the container's log when it failed
+// without writing its termination message.
+func fallbackMessage(logPath string) string {
+	var buf bytes.Buffer
+	lines := int64(fallbackLogLines)
+	if err := crilog.Read(context.Background(), logPath, crilog.Options{TailLines: &lines}, &buf, &buf); err != nil {
+		return ""
+	}
+	out := buf.Bytes()
+	if len(out) > fallbackLogBytes {
+		out = out[len(out)-fallbackLogBytes:]
+	}
+	return string(out)
+}
+
+// terminationMessage fills the message of an ended container from its termination log, or its log tail
+// under FallbackToLogsOnError.
+func (w *podWorker) terminationMessage(pod *corev1.Pod, c corev1.Container, r *containerRecord) {
+	t := r.terminated
+	if t == nil || t.Message != "" {
+		return
+	}
+	if r.terminationMessagePath != "" {
+		if data, err := os.ReadFile(r.terminationMessagePath); err == nil && len(data) > 0 {
+			t.Message = string(data[:min(len(data), 4096)])
+			return
+		}
+	}
+	if c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError && t.ExitCode != 0 {
+		t.Message = fallbackMessage(w.a.containerLogPath(pod, c.Name, int(r.restartCount)))
+	}
+}
+
+// deadlineExceeded reports whether the pod ran past activeDeadlineSeconds.
+func (w *podWorker) deadlineExceeded(pod *corev1.Pod) bool {
+	if pod.Spec.ActiveDeadlineSeconds == nil || w.startTime == nil {
+		return false
+	}
+	deadline := w.startTime.Add(time.Duration(*pod.Spec.ActiveDeadlineSeconds) * time.Second)
+	if time.Now().Before(deadline) {
+		w.wakeAt(deadline)
+		return false
+	}
+	return true
+}
+
+// failForDeadline stops the pod's containers and fails it with the kubelet's DeadlineExceeded.
+func (w *podWorker) failForDeadline(ctx context.Context, pod *corev1.Pod) {
+	w.a.recorder.Event(pod, corev1.EventTypeWarning, deadlineReason, deadlineMessage)
+	w.stopContainers(ctx, pod, gracePeriod(pod))
+	w.failure = &podFailure{reason: deadlineReason, message: deadlineMessage}
+}
+
+// podFailure is a pod the agent failed itself, with the status reason and message to report.
+type podFailure struct{ reason, message string }
+
+// gracePeriod is the pod's termination grace: the deletion's, else the spec's.
+func gracePeriod(pod *corev1.Pod) int64 {
+	if pod.DeletionGracePeriodSeconds != nil {
+		return *pod.DeletionGracePeriodSeconds
+	}
+	return ptr.Deref(pod.Spec.TerminationGracePeriodSeconds, corev1.DefaultTerminationGracePeriodSeconds)
+}
+
+// stopContainers sends SIGTERM to every running container, waits up to grace seconds and kills what is
+// left, with the kubelet's Killing events.
+func (w *podWorker) stopContainers(ctx context.Context, pod *corev1.Pod, grace int64) {
+	_ = w.refresh(ctx)
+	var running []*containerRecord
+	for _, set := range []struct {
+		containers []corev1.Container
+		records    map[string]*containerRecord
+	}{{pod.Spec.Containers, w.app}, {pod.Spec.InitContainers, w.init}} {
+		for _, c := range set.containers {
+			if r := set.records[c.Name]; r != nil && r.running {
+				w.a.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
+				if err := w.shim.KillContainer(ctx, r.id, syscall.SIGTERM, false); err != nil {
+					w.a.logger.Warn("stop container", "pod", pod.Name, "container", c.Name, "err", err)
+				}
+				running = append(running, r)
+			}
+		}
+	}
+	deadline := time.Now().Add(time.Duration(grace) * time.Second)
+	for len(running) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+		_ = w.refresh(ctx)
+		still := running[:0]
+		for _, r := range running {
+			if r.running {
+				still = append(still, r)
+			}
+		}
+		running = still
+	}
+	for _, r := range running {
+		_ = w.shim.KillContainer(ctx, r.id, syscall.SIGKILL, true)
+	}
+	if len(running) > 0 {
+		for range 40 { // the kill is immediate; wait for the shim to record the exits
+			if _ = w.refresh(ctx); !anyRunning(running) {
+				break
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+	}
+}
+
+func anyRunning(records []*containerRecord) bool {
+	for _, r := range records {
+		if r.running {
+			return true
+		}
+	}
+	return false
+}
