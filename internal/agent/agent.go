@@ -236,7 +236,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("watch pods: %w", err)
 	}
-	informer.RunWithContext(ctx)
+	go informer.RunWithContext(ctx)
+	if cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
+		live := map[types.UID]bool{}
+		for _, obj := range informer.GetStore().List() {
+			if pod, ok := obj.(*corev1.Pod); ok {
+				live[pod.UID] = true
+			}
+		}
+		a.cleanUpOrphans(ctx, live)
+	}
+	<-ctx.Done()
 	a.wg.Wait()
 	return nil
 }

@@ -56,6 +56,8 @@ type podWorker struct {
 	posted       *corev1.PodStatus
 	failed       bool        // a Never pod whose init container failed
 	failure      *podFailure // the agent failed the pod (activeDeadlineSeconds)
+	// saved is the state last written for a restarted agent (see state.go).
+	saved []byte
 	// released: the pod is terminal and its sandbox is gone.
 	released bool
 	// views is what the node endpoint reads (guarded by a.mu).
@@ -89,6 +91,7 @@ func (w *podWorker) current() (*corev1.Pod, bool) {
 }
 
 func (w *podWorker) run(ctx context.Context) {
+	w.adopt(ctx)
 	ticker := time.NewTicker(resyncEvery)
 	defer ticker.Stop()
 	for {
@@ -125,6 +128,9 @@ func (w *podWorker) sync(ctx context.Context, pod *corev1.Pod) error {
 	w.publishViews(pod)
 	if perr := w.postStatus(ctx, pod); perr != nil {
 		return errors.Join(err, perr)
+	}
+	if serr := w.saveState(); serr != nil {
+		err = errors.Join(err, serr)
 	}
 	if phase := w.posted.Phase; phase == corev1.PodSucceeded || phase == corev1.PodFailed {
 		if rerr := w.releaseSandbox(ctx, pod); rerr != nil {
@@ -481,8 +487,11 @@ func (w *podWorker) teardown(ctx context.Context, pod *corev1.Pod) error {
 	if err := os.RemoveAll(w.dir); err != nil {
 		errs = append(errs, err)
 	}
-	if err := os.RemoveAll(filepath.Dir(w.a.containerLogPath(pod, "-", 0))); err != nil {
-		errs = append(errs, err)
+	logDirs, _ := filepath.Glob(filepath.Join(w.a.cfg.DataDir, "logs", "*_"+string(pod.UID)))
+	for _, dir := range logDirs {
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	_ = os.RemoveAll(w.runDir)
 	return errors.Join(errs...)

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -295,4 +297,81 @@ spec:
 	if out := c.k.ok("get", "pod", "oom"); !strings.Contains(out, "OOMKilled") {
 		t.Errorf("kubectl get pod:\n%s", out)
 	}
+}
+
+// TestLifecycleAgentRestart kills peapod (-9) with five running pods, one of whose containers exits
+// while it is down: on return the four others are untouched, the exited one is seen with its real exit
+// code and restarted; a pod deleted while the agent is away is torn down when it returns.
+func TestLifecycleAgentRestart(t *testing.T) {
+	c := startAgentCluster(t)
+	var manifest strings.Builder
+	for i := range 4 {
+		fmt.Fprintf(&manifest, `apiVersion: v1
+kind: Pod
+metadata:
+  name: steady-%d
+spec:
+  automountServiceAccountToken: false
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: IMAGE
+    command: ["sleep", "3600"]
+---
+`, i)
+	}
+	manifest.WriteString(`apiVersion: v1
+kind: Pod
+metadata:
+  name: exits
+spec:
+  automountServiceAccountToken: false
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: IMAGE
+    command: ["sh", "-c", "sleep 4; exit 7"]
+`)
+	c.apply(t, manifest.String())
+	before := map[string]string{}
+	for i := range 4 {
+		name := fmt.Sprintf("steady-%d", i)
+		c.waitPhase(t, name, "Running")
+		before[name] = c.jsonpath(name, "{.status.containerStatuses[0].containerID} {.status.containerStatuses[0].state.running.startedAt}")
+	}
+	c.waitPhase(t, "exits", "Running")
+
+	c.srv.kill(t)
+	time.Sleep(6 * time.Second) // "exits" ends while nobody watches
+	c.srv.start(t)
+
+	eventually(t, "the exited container seen with its exit code and restarted", func() (bool, error) {
+		code := c.jsonpath("exits", "{.status.containerStatuses[0].lastState.terminated.exitCode}")
+		restarts := c.jsonpath("exits", "{.status.containerStatuses[0].restartCount}")
+		return code == "7" && restarts != "0", fmt.Errorf("exit code %q restarts %q", code, restarts)
+	})
+	for name, want := range before {
+		if got := c.jsonpath(name, "{.status.containerStatuses[0].containerID} {.status.containerStatuses[0].state.running.startedAt}"); got != want {
+			t.Errorf("%s changed across the restart: %s, was %s", name, got, want)
+		}
+		if n := c.jsonpath(name, "{.status.containerStatuses[0].restartCount}"); n != "0" {
+			t.Errorf("%s restartCount %s", name, n)
+		}
+	}
+
+	// Deleted while the agent is away: the control plane alone removes it (forced), the agent tears it
+	// down when it comes back.
+	uid := c.jsonpath("steady-0", "{.metadata.uid}")
+	c.srv.stop(t)
+	c.srv.args = append(c.srv.args, "--disable-agent")
+	c.srv.start(t)
+	c.k.ok("delete", "pod", "steady-0", "--grace-period=0", "--force")
+	c.srv.stop(t)
+	c.srv.args = c.srv.args[:len(c.srv.args)-1]
+	c.srv.start(t)
+	eventually(t, "the deleted pod torn down", func() (bool, error) {
+		_, err := os.Stat(c.srv.dataDir + "/agent/pods/" + uid)
+		out, _ := exec.Command("ps", "-eo", "args").Output()
+		return os.IsNotExist(err) && !strings.Contains(string(out), c.runDir+"/pods/"+uid), err
+	})
 }
