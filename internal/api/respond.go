@@ -12,6 +12,7 @@ import (
 	"github.com/munnerz/goautoneg"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 )
@@ -32,6 +33,9 @@ type output struct {
 	metaVersion   schema.GroupVersion // meta.k8s.io/v1 or v1beta1 for Table and PartialObjectMetadata
 	includeObject metav1.IncludeObjectPolicy
 	pretty        bool
+	// protobuf: the client prefers Kubernetes protobuf, which single objects are answered in (lists, tables
+	// and watch events stay JSON, which such clients accept as well).
+	protobuf bool
 }
 
 // target is what a response carries: one object, a collection, or a stream of watch events (each one
@@ -45,8 +49,8 @@ const (
 )
 
 // negotiateOutput reads Accept the way kube-apiserver does: the first acceptable clause (by q, then
-// order) decides. JSON is always the encoding; a Table or PartialObjectMetadata transform applies when
-// asked for with group meta.k8s.io.
+// order) decides. A Table or PartialObjectMetadata transform applies when asked for with group
+// meta.k8s.io; protobuf is honoured for single objects, JSON is the encoding otherwise.
 func negotiateOutput(r *http.Request, t target) (output, error) {
 	out := output{pretty: isPrettyPrint(r), includeObject: metav1.IncludeMetadata}
 	if v := r.URL.Query().Get("includeObject"); v != "" {
@@ -67,6 +71,7 @@ func negotiateOutput(r *http.Request, t target) (output, error) {
 		}
 		as := clause.Params["as"]
 		if as == "" {
+			out.protobuf = clause.Type+"/"+clause.SubType == runtime.ContentTypeProtobuf
 			return out, nil
 		}
 		if clause.Params["g"] != metav1.GroupName {
