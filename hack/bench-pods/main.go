@@ -318,7 +318,7 @@ func startServer(ctx context.Context, o options, work string) (*server, error) {
 	cmd := exec.Command(filepath.Join(o.bin, "peapod"), "server", "--data-dir", data, "--listen", addr,
 		"--node-ip", "127.0.0.1", "--runtime", o.runtime, "--bridge", "ppbench0", "--nft-table", "peapod-bench",
 		"--cluster-cidr", "10.244.208.0/22", "--pod-cidr", "10.244.208.0/24", "--max-pods", "250",
-		"--kubelet-port", kubeletPort, "--run-dir", filepath.Join("/run", "ppbench"))
+		"--kubelet-port", kubeletPort, "--run-dir", benchRunDir)
 	logf, err := os.Create(filepath.Join(work, "server.log"))
 	if err != nil {
 		return nil, err
@@ -376,7 +376,11 @@ func (s *server) stop() {
 	_ = exec.Command("ip", "link", "del", "ppbench0").Run()
 	_ = exec.Command("nft", "delete", "table", "ip", "peapod-bench").Run()
 	_ = exec.Command("ip", "route", "del", "unreachable", "10.244.208.0/22").Run()
+	_ = os.RemoveAll(benchRunDir)
 }
+
+// benchRunDir holds the benchmark agent's shim sockets (short: unix socket paths).
+const benchRunDir = "/run/ppbench"
 
 func rssKiB(pid int) (int, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -487,4 +491,4 @@ spec:
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
-func mib(kib int) string        { return fmt.Sprintf("%.1f MB", float64(kib)/1024) }
+func mib(kib int) string        { return fmt.Sprintf("%.2f MB", float64(kib)/1024) }
