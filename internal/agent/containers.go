@@ -258,7 +258,7 @@ func (w *podWorker) containerConfig(pod *corev1.Pod, c corev1.Container, img *im
 	cfg := &oci.ContainerConfig{
 		Args: args, Env: env, Cwd: cwd, User: user, Rootfs: rootfs, Terminal: c.TTY,
 		Namespaces:  map[specs.LinuxNamespaceType]string{},
-		CgroupsPath: "/peapod/pod" + string(pod.UID) + "/" + c.Name,
+		CgroupsPath: podCgroup(pod) + "/" + c.Name,
 		Annotations: map[string]string{
 			"io.kubernetes.pod.name": pod.Name, "io.kubernetes.pod.namespace": pod.Namespace,
 			"io.kubernetes.pod.uid": string(pod.UID), "io.kubernetes.container.name": c.Name,
@@ -299,6 +299,19 @@ func (w *podWorker) containerConfig(pod *corev1.Pod, c corev1.Container, img *im
 	}
 	cfg.Mounts = mounts
 	return cfg, nil
+}
+
+// podCgroup is the pod's cgroup under its QoS class's, as the kubelet lays them out (kubepods/pod<uid>
+// for Guaranteed, kubepods/burstable/pod<uid>, kubepods/besteffort/pod<uid>), under peapod's root.
+func podCgroup(pod *corev1.Pod) string {
+	switch pod.Status.QOSClass {
+	case corev1.PodQOSGuaranteed:
+		return "/peapod/pod" + string(pod.UID)
+	case corev1.PodQOSBurstable:
+		return "/peapod/burstable/pod" + string(pod.UID)
+	default:
+		return "/peapod/besteffort/pod" + string(pod.UID)
+	}
 }
 
 // containerResources maps requests and limits to cgroup settings as the kubelet does: cpu shares from the

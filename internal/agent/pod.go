@@ -279,7 +279,7 @@ func (w *podWorker) startSandbox(ctx context.Context, pod *corev1.Pod) error {
 		HostNetwork: pod.Spec.HostNetwork, HostIPC: pod.Spec.HostIPC, HostPID: pod.Spec.HostPID,
 		SharePID:      ptr.Deref(pod.Spec.ShareProcessNamespace, false),
 		RuntimeBinary: w.a.runtime, RuntimeRoot: filepath.Join(w.a.cfg.RunDir, "runtime"),
-		CgroupParent: "/peapod/pod" + id,
+		CgroupParent: podCgroup(pod),
 	})
 	if err != nil {
 		return err

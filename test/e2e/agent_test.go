@@ -106,10 +106,12 @@ func (c *agentCluster) deleteAllAndCheckHost(t *testing.T) {
 		}
 		return nil
 	})
-	if entries, err := os.ReadDir("/sys/fs/cgroup/memory/peapod"); err == nil {
+	for _, qos := range []string{"", "burstable", "besteffort"} {
+		dir := filepath.Join("/sys/fs/cgroup/memory/peapod", qos)
+		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
 			if e.IsDir() && strings.HasPrefix(e.Name(), "pod") {
-				t.Errorf("cgroup left behind: /sys/fs/cgroup/memory/peapod/%s", e.Name())
+				t.Errorf("cgroup left behind: %s/%s", dir, e.Name())
 			}
 		}
 	}
@@ -130,6 +132,13 @@ func removeNodeNetwork(t *testing.T) {
 	_ = exec.Command("ip", "link", "del", testBridge).Run()
 	_ = exec.Command("nft", "delete", "table", "ip", testTable).Run()
 	_ = exec.Command("ip", "route", "del", "unreachable", testClusterCIDR).Run()
+	// The QoS-class parents the runtime made (empty once the pods are gone), in every hierarchy.
+	for _, pattern := range []string{"/sys/fs/cgroup/*/peapod/besteffort", "/sys/fs/cgroup/*/peapod/burstable", "/sys/fs/cgroup/*/peapod", "/sys/fs/cgroup/unified/peapod/*", "/sys/fs/cgroup/unified/peapod"} {
+		dirs, _ := filepath.Glob(pattern)
+		for _, d := range dirs {
+			_ = os.Remove(d)
+		}
+	}
 }
 
 func (c *agentCluster) apply(t *testing.T, manifest string) {
