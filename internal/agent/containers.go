@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/peapod-dev/peapod/internal/agent/volume"
 	"github.com/peapod-dev/peapod/internal/runtime/image"
 	"github.com/peapod-dev/peapod/internal/runtime/oci"
 	"github.com/peapod-dev/peapod/internal/runtime/shim"
@@ -450,7 +451,7 @@ func envLookup(env []string) func(string) (string, bool) {
 func (w *podWorker) envValueFrom(ctx context.Context, pod *corev1.Pod, c corev1.Container, from *corev1.EnvVarSource) (string, error) {
 	switch {
 	case from.FieldRef != nil:
-		return w.podField(pod, from.FieldRef.FieldPath)
+		return volume.FieldValue(w.withRuntimeStatus(pod), from.FieldRef.FieldPath)
 	case from.ConfigMapKeyRef != nil:
 		ref := from.ConfigMapKeyRef
 		cm, err := w.a.client.ConfigMaps(pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
@@ -480,80 +481,29 @@ func (w *podWorker) envValueFrom(ctx context.Context, pod *corev1.Pod, c corev1.
 		}
 		return string(v), nil
 	case from.ResourceFieldRef != nil:
-		return w.resourceField(c, from.ResourceFieldRef)
+		containerName := from.ResourceFieldRef.ContainerName
+		if containerName == "" {
+			containerName = c.Name
+		}
+		return volume.ResourceValue(pod, from.ResourceFieldRef, containerName, w.a.nodeObject(metav1.Now()).Status.Allocatable)
 	}
 	return "", fmt.Errorf("env value source not supported")
 }
 
-// podField resolves a downward API field path for env.
-func (w *podWorker) podField(pod *corev1.Pod, path string) (string, error) {
-	switch path {
-	case "metadata.name":
-		return pod.Name, nil
-	case "metadata.namespace":
-		return pod.Namespace, nil
-	case "metadata.uid":
-		return string(pod.UID), nil
-	case "spec.nodeName":
-		return pod.Spec.NodeName, nil
-	case "spec.serviceAccountName":
-		return pod.Spec.ServiceAccountName, nil
-	case "status.hostIP":
-		if len(w.a.cfg.NodeIPs) > 0 {
-			return w.a.cfg.NodeIPs[0].String(), nil
+// withRuntimeStatus is pod with the addresses this worker knows before it posts them, for the downward API.
+func (w *podWorker) withRuntimeStatus(pod *corev1.Pod) *corev1.Pod {
+	p := pod.DeepCopy()
+	if w.podIP != "" {
+		p.Status.PodIP, p.Status.PodIPs = w.podIP, []corev1.PodIP{{IP: w.podIP}}
+	}
+	p.Status.HostIP, p.Status.HostIPs = "", nil
+	for i, ip := range w.a.cfg.NodeIPs {
+		if i == 0 {
+			p.Status.HostIP = ip.String()
 		}
-		return "", nil
-	case "status.hostIPs":
-		var ips []string
-		for _, ip := range w.a.cfg.NodeIPs {
-			ips = append(ips, ip.String())
-		}
-		return strings.Join(ips, ","), nil
-	case "status.podIP", "status.podIPs":
-		return w.podIP, nil
+		p.Status.HostIPs = append(p.Status.HostIPs, corev1.HostIP{IP: ip.String()})
 	}
-	for _, prefix := range []string{"metadata.labels", "metadata.annotations"} {
-		if rest, ok := strings.CutPrefix(path, prefix+"['"); ok && strings.HasSuffix(rest, "']") {
-			key := strings.TrimSuffix(rest, "']")
-			if prefix == "metadata.labels" {
-				return pod.Labels[key], nil
-			}
-			return pod.Annotations[key], nil
-		}
-	}
-	return "", fmt.Errorf("unsupported fieldPath: %s", path)
-}
-
-// resourceField is a resourceFieldRef value: the container's limit or request in units of the divisor,
-// rounded up; without a limit, the node's allocatable, as the kubelet does.
-func (w *podWorker) resourceField(c corev1.Container, ref *corev1.ResourceFieldSelector) (string, error) {
-	kind, name, ok := strings.Cut(ref.Resource, ".")
-	if !ok {
-		return "", fmt.Errorf("unsupported container resource: %s", ref.Resource)
-	}
-	list := c.Resources.Requests
-	if kind == "limits" {
-		list = c.Resources.Limits
-	}
-	q, found := list[corev1.ResourceName(name)]
-	if !found {
-		node := w.a.nodeObject(metav1.Now())
-		q = node.Status.Allocatable[corev1.ResourceName(name)]
-	}
-	divisor := ref.Divisor
-	if divisor.IsZero() {
-		if name == "cpu" {
-			divisor.Set(1)
-		} else {
-			divisor.Set(1)
-		}
-	}
-	if name == "cpu" {
-		m, d := q.MilliValue(), divisor.MilliValue()
-		return strconv.FormatInt((m+d-1)/d, 10), nil
-	}
-	v, d := q.Value(), divisor.Value()
-	return strconv.FormatInt((v+d-1)/d, 10), nil
+	return p
 }
 
 // containerMounts are the pod's /etc files, the termination log and the container's volumeMounts.

@@ -54,7 +54,7 @@ func (w *podWorker) setUpVolumes(ctx context.Context, pod *corev1.Pod) (map[stri
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return nil, fmt.Errorf("MountVolume.SetUp failed for volume %q : %w", v.Name, err)
 			}
-			payload, err := volume.Payload(ctx, inputs, pod, v)
+			payload, err := volume.Payload(ctx, inputs, w.withRuntimeStatus(pod), v)
 			if err != nil {
 				return nil, fmt.Errorf("MountVolume.SetUp failed for volume %q : %w", v.Name, err)
 			}
