@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -399,7 +400,8 @@ func (w *podWorker) postStatus(ctx context.Context, pod *corev1.Pod) error {
 	}
 	w.posted = &status
 	w.a.mu.Lock()
-	if w.pod.ResourceVersion < result.ResourceVersion || len(w.pod.ResourceVersion) < len(result.ResourceVersion) {
+	// Keep the newer of the informer's copy and the answer (resourceVersions are the store's revisions).
+	if newer(result.ResourceVersion, w.pod.ResourceVersion) {
 		w.pod = result
 	}
 	w.a.mu.Unlock()
@@ -536,6 +538,13 @@ func (w *podWorker) releaseSandbox(ctx context.Context, pod *corev1.Pod) error {
 	}
 	w.released = true
 	return errors.Join(errs...)
+}
+
+// newer reports whether resourceVersion a is later than b.
+func newer(a, b string) bool {
+	x, errA := strconv.ParseInt(a, 10, 64)
+	y, errB := strconv.ParseInt(b, 10, 64)
+	return errA == nil && (errB != nil || x > y)
 }
 
 func newContainerID() string {

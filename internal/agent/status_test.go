@@ -85,3 +85,14 @@ func TestPodConditions(t *testing.T) {
 		t.Errorf("completed pod conditions: %+v", done)
 	}
 }
+
+func TestNewerResourceVersion(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{{"10", "9", true}, {"99", "100", false}, {"5", "5", false}, {"7", "", true}, {"x", "1", false}} {
+		if got := newer(tc.a, tc.b); got != tc.want {
+			t.Errorf("newer(%q, %q) = %v", tc.a, tc.b, got)
+		}
+	}
+}
