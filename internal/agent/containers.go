@@ -119,6 +119,7 @@ func (w *podWorker) runContainer(ctx context.Context, pod *corev1.Pod, c corev1.
 	}
 	r.waitingReason, r.waitingMessage = "", ""
 	r.running, r.startedAt = true, metav1.Now()
+	w.watchExit(ctx, r.id)
 	w.a.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
 }
 
@@ -196,6 +197,8 @@ func (w *podWorker) nextPullBackoff(name string) {
 	}
 	w.backoffDelay[name] = delay
 	w.backoff[name] = time.Now().Add(delay)
+	w.wakeAt(time.Now().Add(errImagePullShown)) // ErrImagePull turns into ImagePullBackOff
+	w.wakeAt(w.backoff[name])                   // the next pull
 }
 
 func imageName(img *image.Image, fallback string) string {

@@ -85,12 +85,7 @@ func (w *podWorker) dueForRestart(pod *corev1.Pod, c corev1.Container, r *contai
 
 // wakeAt makes the worker sync again at t (a back-off's end), so that a restart is not late by a resync.
 func (w *podWorker) wakeAt(t time.Time) {
-	time.AfterFunc(time.Until(t), func() {
-		select {
-		case w.updates <- struct{}{}:
-		default:
-		}
-	})
+	time.AfterFunc(time.Until(t), w.wake)
 }
 
 // fallbackMessage is the kubelet's FallbackToLogsOnError: the tail of the container's log when it failed

@@ -25,9 +25,12 @@ import (
 )
 
 const (
-	// resyncEvery is how often a worker reads its containers' states from the shim, the kubelet's PLEG
-	// relist period.
-	resyncEvery = time.Second
+	// resyncEvery is how often a worker syncs without being woken. Exits wake it at once (it waits on each
+	// container through the shim), as do pod changes and the end of a back-off; polling the shim every
+	// second instead would cost each pod's shim a busier heap.
+	resyncEvery = 10 * time.Second
+	// retryAfterError is how soon a sync that failed is tried again.
+	retryAfterError = time.Second
 	// containerIDPrefix is the runtime name in containerStatuses[].containerID.
 	containerIDPrefix = "peapod://"
 )
@@ -103,6 +106,7 @@ func (w *podWorker) run(ctx context.Context) {
 		}
 		if err := w.sync(ctx, pod); err != nil && ctx.Err() == nil {
 			w.a.logger.Warn("pod sync failed", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+			w.wakeAt(time.Now().Add(retryAfterError))
 		}
 		select {
 		case <-ctx.Done():
@@ -538,6 +542,25 @@ func (w *podWorker) releaseSandbox(ctx context.Context, pod *corev1.Pod) error {
 	}
 	w.released = true
 	return errors.Join(errs...)
+}
+
+// watchExit wakes the worker when container id exits (or its shim goes away).
+func (w *podWorker) watchExit(ctx context.Context, id string) {
+	client := w.shim
+	go func() {
+		_, _ = client.WaitContainer(ctx, id)
+		if ctx.Err() == nil {
+			w.wake()
+		}
+	}()
+}
+
+// wake makes the worker sync soon.
+func (w *podWorker) wake() {
+	select {
+	case w.updates <- struct{}{}:
+	default:
+	}
 }
 
 // newer reports whether resourceVersion a is later than b.

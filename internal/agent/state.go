@@ -116,6 +116,13 @@ func (w *podWorker) adopt(ctx context.Context) {
 	w.shim, w.sandboxReady, w.podIP, w.netnsPath, w.startTime = client, true, st.PodIP, st.NetNSPath, st.StartTime
 	w.init, w.app = fromState(st.Init), fromState(st.App)
 	w.saved = data
+	for _, records := range []map[string]*containerRecord{w.init, w.app} {
+		for _, r := range records {
+			if r.id != "" && !r.exited {
+				w.watchExit(ctx, r.id)
+			}
+		}
+	}
 }
 
 // cleanUpOrphans tears down pods found on disk that the API server no longer has for this node (deleted

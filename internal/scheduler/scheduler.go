@@ -29,6 +29,8 @@ const (
 	unschedulableRetry = 5 * time.Minute
 	// ... checking every so often (flushUnschedulablePodsLeftover's period).
 	unschedulableFlush = 30 * time.Second
+	// maxBindsInFlight bounds the concurrent pods/binding calls.
+	maxBindsInFlight = 16
 	// An assumed pod that the informer has not shown bound after this long is forgotten (the binding failed
 	// in a way that was not reported, or the pod is gone).
 	assumeTTL = 30 * time.Second
@@ -42,6 +44,8 @@ type Scheduler struct {
 	recorder record.EventRecorder
 	logger   *slog.Logger
 	queue    workqueue.TypedRateLimitingInterface[string]
+	// binds bounds the bindings in flight.
+	binds chan struct{}
 
 	mu sync.Mutex
 	// assumed are pods bound by this scheduler that the informer may not show bound yet; their requests
@@ -74,6 +78,7 @@ func New(client kube.Interface, factory *kube.InformerFactory, recorder record.E
 		logger:        logger,
 		queue:         workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "scheduler"}),
 		assumed:       map[types.UID]assumedPod{},
+		binds:         make(chan struct{}, maxBindsInFlight),
 		unschedulable: map[string]parked{},
 	}
 	if _, err := s.pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -257,6 +262,22 @@ func (s *Scheduler) scheduleOne(ctx context.Context, k string) error {
 	s.mu.Lock()
 	s.assumed[pod.UID] = assumedPod{pod: pod, node: node, at: time.Now()}
 	s.mu.Unlock()
+	// Like kube-scheduler's binding cycle, the API call runs apart from the scheduling loop, so a burst
+	// of pods is placed at the speed of the filters rather than of the writes; the assumed pod holds its
+	// place meanwhile.
+	s.binds <- struct{}{}
+	go func() {
+		defer func() { <-s.binds }()
+		if err := s.bind(ctx, pod, node); err != nil {
+			s.logger.Warn("binding failed, will retry", "pod", k, "err", err)
+			s.queue.AddRateLimited(k)
+		}
+	}()
+	return nil
+}
+
+// bind writes the pod's binding and reports Scheduled, or forgets the assumption.
+func (s *Scheduler) bind(ctx context.Context, pod *corev1.Pod, node string) error {
 	binding := &corev1.Binding{
 		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
 		Target:     corev1.ObjectReference{Kind: "Node", Name: node},
@@ -265,11 +286,11 @@ func (s *Scheduler) scheduleOne(ctx context.Context, k string) error {
 		s.mu.Lock()
 		delete(s.assumed, pod.UID)
 		s.mu.Unlock()
-		if apierrors.IsNotFound(err) {
-			return nil // deleted meanwhile
+		if apierrors.IsNotFound(err) || ctx.Err() != nil {
+			return nil // deleted meanwhile, or shutting down
 		}
 		s.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedScheduling", "binding rejected: %v", err)
-		return fmt.Errorf("bind %s to %s: %w", k, node, err)
+		return fmt.Errorf("bind %s to %s: %w", key(pod), node, err)
 	}
 	s.recorder.Eventf(pod, corev1.EventTypeNormal, "Scheduled", "Successfully assigned %s/%s to %s", pod.Namespace, pod.Name, node)
 	return nil
