@@ -195,19 +195,7 @@ spec:
 	if got := c.jsonpath("two-containers", "{.status.hostIP}"); got != "127.0.0.1" {
 		t.Errorf("hostIP %q, want 127.0.0.1", got)
 	}
-	client := &http.Client{Timeout: 2 * time.Second}
-	var body string
-	eventually(t, "GET from the pod IP", func() (bool, error) {
-		resp, err := client.Get("http://" + ip + "/index.html")
-		if err != nil {
-			return false, err
-		}
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(resp.Body)
-		body = string(data)
-		return resp.StatusCode == 200, fmt.Errorf("HTTP %d %s", resp.StatusCode, data)
-	})
-	if body != "Hello from the debian container\n" {
+	if body := getEventually(t, "http://"+ip+"/index.html"); body != "Hello from the debian container\n" {
 		t.Errorf("served %q", body)
 	}
 	out := c.k.ok("get", "pod", "two-containers")
@@ -337,19 +325,7 @@ spec:
 	serverIP := c.jsonpath("server", "{.status.podIP}")
 
 	// The host reaches the pod directly; the pod sees the host's bridge address, not a translated one.
-	client := &http.Client{Timeout: 2 * time.Second}
-	var fromHost string
-	eventually(t, "GET from the host", func() (bool, error) {
-		resp, err := client.Get("http://" + serverIP + ":8080/cgi-bin/ip")
-		if err != nil {
-			return false, err
-		}
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(resp.Body)
-		fromHost = remoteAddr(string(data))
-		return resp.StatusCode == 200, fmt.Errorf("HTTP %d", resp.StatusCode)
-	})
-	if fromHost != "10.244.200.1" {
+	if fromHost := remoteAddr(getEventually(t, "http://"+serverIP+":8080/cgi-bin/ip")); fromHost != "10.244.200.1" {
 		t.Errorf("the pod saw the host as %q, want the bridge address 10.244.200.1", fromHost)
 	}
 
@@ -671,6 +647,24 @@ spec:
 	if res := c.k.run("logs", "talker"); res.code != 0 || !strings.Contains(res.stderr, `Defaulted container "main" out of: main, second`) || !strings.Contains(res.stdout, "hello from talker") {
 		t.Errorf("logs without -c: %d %s %s", res.code, res.stdout, res.stderr)
 	}
+}
+
+// getEventually GETs url (a pod's address) until it answers 200 and returns the body.
+func getEventually(t *testing.T, url string) string {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second}
+	var body string
+	eventually(t, "GET "+url, func() (bool, error) {
+		resp, err := client.Get(url)
+		if err != nil {
+			return false, err
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		body = string(data)
+		return resp.StatusCode == 200, fmt.Errorf("HTTP %d %s", resp.StatusCode, data)
+	})
+	return body
 }
 
 func readFile(path string) (string, error) {
