@@ -234,6 +234,22 @@ func run(ctx context.Context, o options) ([]row, error) {
 		row{"  of which shim (mean PSS)", mib(shims / max(1, o.burst)), ""},
 		row{"  of which pause (mean PSS)", mib(pause / max(1, o.burst)), ""})
 
+	took, pods, err := srv.killAndTakeOver(ctx)
+	if err != nil {
+		return rows, fmt.Errorf("restart: %w", err)
+	}
+	stillRunning := 0
+	if list, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, p := range list.Items {
+			if p.Status.Phase == corev1.PodRunning && p.Status.ContainerStatuses[0].RestartCount == 0 {
+				stillRunning++
+			}
+		}
+	}
+	rows = append(rows,
+		row{fmt.Sprintf("kill -9 and restart with %d running pods: agent took them over after", o.burst), ms(took), "<= 2 s"},
+		row{"  pods it reported taken over / still Running with restartCount 0", fmt.Sprintf("%d / %d", pods, stillRunning), ""})
+
 	start = time.Now()
 	if err := deleteAndWait(ctx, client, ns, names); err != nil {
 		return rows, err
@@ -338,9 +354,58 @@ func deleteAndWait(ctx context.Context, client kubernetes.Interface, ns string, 
 }
 
 type server struct {
-	cmd    *exec.Cmd
-	client kubernetes.Interface
-	done   chan struct{}
+	cmd     *exec.Cmd
+	client  kubernetes.Interface
+	done    chan struct{}
+	logPath string
+}
+
+// killAndTakeOver kills the server (-9) with its pods running, starts it again on the same data and
+// reports how long its agent took to take the running pods over, from its own log line.
+func (s *server) killAndTakeOver(ctx context.Context) (time.Duration, int, error) {
+	_ = s.cmd.Process.Kill()
+	<-s.done
+	info, err := os.Stat(s.logPath)
+	if err != nil {
+		return 0, 0, err
+	}
+	logf, err := os.OpenFile(s.logPath, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(s.cmd.Path, s.cmd.Args[1:]...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	s.cmd, s.done = cmd, make(chan struct{})
+	go func() { _ = cmd.Wait(); close(s.done) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		data, _ := os.ReadFile(s.logPath)
+		if int64(len(data)) > info.Size() {
+			for _, line := range strings.Split(string(data[info.Size():]), "\n") {
+				if !strings.Contains(line, "pods taken over") {
+					continue
+				}
+				var took time.Duration
+				var pods int
+				for _, field := range strings.Fields(line) {
+					if v, ok := strings.CutPrefix(field, "took="); ok {
+						took, _ = time.ParseDuration(v)
+					}
+					if v, ok := strings.CutPrefix(field, "pods="); ok {
+						pods, _ = strconv.Atoi(v)
+					}
+				}
+				return took, pods, nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return 0, 0, fmt.Errorf("no takeover reported within 60s")
 }
 
 func startServer(ctx context.Context, o options, work string) (*server, error) {
@@ -361,7 +426,8 @@ func startServer(ctx context.Context, o options, work string) (*server, error) {
 		"--node-ip", "127.0.0.1", "--runtime", o.runtime, "--bridge", "ppbench0", "--nft-table", "peapod-bench",
 		"--cluster-cidr", "10.244.208.0/22", "--pod-cidr", "10.244.208.0/24", "--max-pods", "250",
 		"--kubelet-port", kubeletPort, "--run-dir", benchRunDir)
-	logf, err := os.Create(filepath.Join(work, "server.log"))
+	logPath := filepath.Join(work, "server.log")
+	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +436,7 @@ func startServer(ctx context.Context, o options, work string) (*server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &server{cmd: cmd, done: make(chan struct{})}
+	s := &server{cmd: cmd, done: make(chan struct{}), logPath: logPath}
 	go func() { _ = cmd.Wait(); close(s.done) }()
 	probe := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	deadline := time.Now().Add(30 * time.Second)

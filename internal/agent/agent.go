@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -236,6 +237,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("watch pods: %w", err)
 	}
+	started := time.Now()
 	go informer.RunWithContext(ctx)
 	if cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
 		live := map[types.UID]bool{}
@@ -245,10 +247,45 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 		a.cleanUpOrphans(ctx, live)
+		go a.reportTakeover(ctx, started, live)
 	}
 	<-ctx.Done()
 	a.wg.Wait()
 	return nil
+}
+
+// reportTakeover logs, once every pod the agent found at start has been synced, how long taking them
+// over took (for a restarted agent: re-adopting its running pods).
+func (a *Agent) reportTakeover(ctx context.Context, started time.Time, pods map[types.UID]bool) {
+	ticker := time.NewTicker(10 * time.Millisecond)
+	defer ticker.Stop()
+	// A pod deleted meanwhile never reports; the log line is then skipped.
+	giveUp := time.After(2 * time.Minute)
+	for {
+		done := 0
+		a.mu.Lock()
+		for uid := range pods {
+			if w, ok := a.workers[uid]; ok {
+				select {
+				case <-w.synced:
+					done++
+				default:
+				}
+			}
+		}
+		a.mu.Unlock()
+		if done == len(pods) {
+			a.logger.Info("pods taken over", "pods", len(pods), "took", time.Since(started).Round(time.Millisecond).String())
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-giveUp:
+			return
+		case <-ticker.C:
+		}
+	}
 }
 
 // dispatch hands a pod change to its worker, starting one for a new pod.

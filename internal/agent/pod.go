@@ -64,6 +64,8 @@ type podWorker struct {
 	saved []byte
 	// released: the pod is terminal and its sandbox is gone.
 	released bool
+	// synced is closed after the worker's first sync (a restarted agent has then taken the pod over).
+	synced chan struct{}
 	// views is what the node endpoint reads (guarded by a.mu).
 	views map[string]containerView
 }
@@ -75,6 +77,7 @@ func newPodWorker(a *Agent, pod *corev1.Pod) *podWorker {
 		runDir: filepath.Join(a.cfg.RunDir, "pods", string(pod.UID)),
 		init:   map[string]*containerRecord{}, app: map[string]*containerRecord{},
 		backoff: map[string]time.Time{}, backoffDelay: map[string]time.Duration{},
+		synced: make(chan struct{}),
 	}
 }
 
@@ -108,6 +111,7 @@ func (w *podWorker) run(ctx context.Context) {
 			w.a.logger.Warn("pod sync failed", "pod", pod.Namespace+"/"+pod.Name, "err", err)
 			w.wakeAt(time.Now().Add(retryAfterError))
 		}
+		w.markSynced()
 		select {
 		case <-ctx.Done():
 			return
@@ -542,6 +546,14 @@ func (w *podWorker) releaseSandbox(ctx context.Context, pod *corev1.Pod) error {
 	}
 	w.released = true
 	return errors.Join(errs...)
+}
+
+func (w *podWorker) markSynced() {
+	select {
+	case <-w.synced:
+	default:
+		close(w.synced)
+	}
 }
 
 // watchExit wakes the worker when container id exits (or its shim goes away).
