@@ -8,7 +8,6 @@ package agent
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -26,7 +25,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
@@ -77,7 +75,6 @@ type Agent struct {
 	shimBin  string
 	runtime  string // resolved runtime binary
 	recorder record.EventRecorder
-	tokens   *tokenClient
 
 	mu      sync.Mutex
 	workers map[types.UID]*podWorker
@@ -85,7 +82,7 @@ type Agent struct {
 }
 
 // WithDefaults fills in what cfg leaves unset: the host name as node name, the first global IPv4 address as
-// node IP, 110 pods, runc.
+// node IP, 110 pods, runc, port 10250, run directory /run/peapod.
 func WithDefaults(cfg Config) (Config, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -109,11 +106,14 @@ func WithDefaults(cfg Config) (Config, error) {
 	if cfg.Port == 0 {
 		cfg.Port = 10250
 	}
+	if cfg.RunDir == "" {
+		cfg.RunDir = "/run/peapod"
+	}
 	return cfg, nil
 }
 
 // New prepares an agent: it opens the image store, sets up the node network and reads the machine.
-func New(ctx context.Context, cfg Config, client kube.Interface, restConfig *rest.Config) (*Agent, error) {
+func New(ctx context.Context, cfg Config, client kube.Interface) (*Agent, error) {
 	cfg, err := WithDefaults(cfg)
 	if err != nil {
 		return nil, err
@@ -163,13 +163,8 @@ func New(ctx context.Context, cfg Config, client kube.Interface, restConfig *res
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := newTokenClient(restConfig)
-	if err != nil {
-		return nil, err
-	}
 	a := &Agent{
-		tokens: tokens,
-		cfg:    cfg, client: client, logger: cfg.Logger, facts: facts, started: metav1.Now(),
+		cfg: cfg, client: client, logger: cfg.Logger, facts: facts, started: metav1.Now(),
 		images: images, snaps: snaps, net: nw, shimBin: shimBin, runtime: runtimeBin,
 		workers: map[types.UID]*podWorker{},
 	}
@@ -329,5 +324,3 @@ func netInterfaceAddrs() ([]netip.Addr, error) {
 	}
 	return out, nil
 }
-
-var errPodGone = errors.New("pod is gone")

@@ -397,7 +397,7 @@ func (w *podWorker) postStatus(ctx context.Context, pod *corev1.Pod) error {
 			return fmt.Errorf("post pod status: %w", gerr)
 		}
 		if latest.UID != pod.UID {
-			return errPodGone
+			return fmt.Errorf("post pod status: pod %s/%s was replaced", pod.Namespace, pod.Name)
 		}
 		updated = latest.DeepCopy()
 		updated.Status = w.status(latest)

@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -57,14 +58,20 @@ type PodInterface interface {
 	Bind(ctx context.Context, binding *corev1.Binding, opts metav1.CreateOptions) error
 }
 
+// ServiceAccountInterface also mints tokens (POST .../serviceaccounts/NAME/token), as the kubelet does for
+// projected service account token volumes.
+type ServiceAccountInterface interface {
+	ResourceInterface[*corev1.ServiceAccount, *corev1.ServiceAccountList]
+	CreateToken(ctx context.Context, name string, req *authenticationv1.TokenRequest, opts metav1.CreateOptions) (*authenticationv1.TokenRequest, error)
+}
+
 // The typed clients of the other served resources.
 type (
-	NodeInterface           = StatusInterface[*corev1.Node, *corev1.NodeList]
-	EventInterface          = ResourceInterface[*corev1.Event, *corev1.EventList]
-	ConfigMapInterface      = ResourceInterface[*corev1.ConfigMap, *corev1.ConfigMapList]
-	SecretInterface         = ResourceInterface[*corev1.Secret, *corev1.SecretList]
-	ServiceAccountInterface = ResourceInterface[*corev1.ServiceAccount, *corev1.ServiceAccountList]
-	LeaseInterface          = ResourceInterface[*coordinationv1.Lease, *coordinationv1.LeaseList]
+	NodeInterface      = StatusInterface[*corev1.Node, *corev1.NodeList]
+	EventInterface     = ResourceInterface[*corev1.Event, *corev1.EventList]
+	ConfigMapInterface = ResourceInterface[*corev1.ConfigMap, *corev1.ConfigMapList]
+	SecretInterface    = ResourceInterface[*corev1.Secret, *corev1.SecretList]
+	LeaseInterface     = ResourceInterface[*coordinationv1.Lease, *coordinationv1.LeaseList]
 )
 
 // DiscoveryInterface is the part of discovery peapod's controllers read.
@@ -89,11 +96,12 @@ type Interface interface {
 	Discovery() DiscoveryInterface
 }
 
-// NewScheme returns a scheme of the kinds peapod serves: core/v1, coordination.k8s.io/v1 and the meta
-// kinds (options, Status, WatchEvent) of both.
+// NewScheme returns a scheme of the kinds peapod serves: core/v1, coordination.k8s.io/v1,
+// authentication.k8s.io/v1's TokenRequest (the serviceaccounts/token subresource) and the meta kinds
+// (options, Status, WatchEvent).
 func NewScheme() (*runtime.Scheme, error) {
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, coordinationv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, coordinationv1.AddToScheme, authenticationv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			return nil, fmt.Errorf("register API kinds: %w", err)
 		}
@@ -205,7 +213,7 @@ func (c *Clientset) Secrets(namespace string) SecretInterface {
 
 // ServiceAccounts returns the serviceaccounts client of namespace.
 func (c *Clientset) ServiceAccounts(namespace string) ServiceAccountInterface {
-	return newTyped[corev1.ServiceAccount, corev1.ServiceAccountList](c, c.core, "serviceaccounts", namespace)
+	return &serviceAccounts{newTyped[corev1.ServiceAccount, corev1.ServiceAccountList](c, c.core, "serviceaccounts", namespace), c.parameterCodec}
 }
 
 // Leases returns the coordination.k8s.io/v1 leases client of namespace.
@@ -225,6 +233,18 @@ func (c *namespaces) Finalize(ctx context.Context, namespace *corev1.Namespace, 
 	result := &corev1.Namespace{}
 	err := c.GetClient().Put().UseProtobufAsDefault().Resource("namespaces").Name(namespace.Name).SubResource("finalize").
 		VersionedParams(&opts, c.parameterCodec).Body(namespace).Do(ctx).Into(result)
+	return result, err
+}
+
+type serviceAccounts struct {
+	*gentype.ClientWithList[*corev1.ServiceAccount, *corev1.ServiceAccountList]
+	parameterCodec runtime.ParameterCodec
+}
+
+func (c *serviceAccounts) CreateToken(ctx context.Context, name string, req *authenticationv1.TokenRequest, opts metav1.CreateOptions) (*authenticationv1.TokenRequest, error) {
+	result := &authenticationv1.TokenRequest{}
+	err := c.GetClient().Post().UseProtobufAsDefault().Namespace(c.GetNamespace()).Resource("serviceaccounts").Name(name).
+		SubResource("token").VersionedParams(&opts, c.parameterCodec).Body(req).Do(ctx).Into(result)
 	return result, err
 }
 

@@ -52,8 +52,7 @@ type Options struct {
 	// DisableScheduler leaves pods unscheduled (k3s's --disable-scheduler): another scheduler, or the
 	// client, binds them.
 	DisableScheduler bool
-	// Agent configures the node agent of this machine; its DataDir and RunDir default to
-	// <data-dir>/agent and /run/peapod.
+	// Agent configures the node agent of this machine; its DataDir defaults to <data-dir>/agent.
 	Agent agent.Config
 }
 
@@ -183,9 +182,6 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 		if cfg.DataDir == "" {
 			cfg.DataDir = filepath.Join(opts.DataDir, "agent")
 		}
-		if cfg.RunDir == "" {
-			cfg.RunDir = "/run/peapod"
-		}
 		cfg.Logger = log.With("component", "agent")
 		if cfg, err = agent.WithDefaults(cfg); err != nil {
 			return fmt.Errorf("node agent: %w", err)
@@ -193,7 +189,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 		if cfg.ServingTLS, err = nodeServingTLS(opts.DataDir, cfg, bundle.CAPEM); err != nil {
 			return fmt.Errorf("node agent: %w", err)
 		}
-		nodeAgent, err := agent.New(ctx, cfg, client, loopback)
+		nodeAgent, err := agent.New(ctx, cfg, client)
 		if err != nil {
 			return fmt.Errorf("node agent: %w", err)
 		}

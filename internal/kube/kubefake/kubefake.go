@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -147,9 +148,9 @@ func (c *Clientset) Secrets(namespace string) kube.SecretInterface {
 
 // ServiceAccounts returns the fake serviceaccounts client of namespace.
 func (c *Clientset) ServiceAccounts(namespace string) kube.ServiceAccountInterface {
-	return newFake[corev1.ServiceAccount, corev1.ServiceAccountList](c, corev1.SchemeGroupVersion, "serviceaccounts", "ServiceAccount", namespace,
+	return &serviceAccounts{newFake[corev1.ServiceAccount, corev1.ServiceAccountList](c, corev1.SchemeGroupVersion, "serviceaccounts", "ServiceAccount", namespace,
 		func(l *corev1.ServiceAccountList) []corev1.ServiceAccount { return l.Items },
-		func(l *corev1.ServiceAccountList, items []corev1.ServiceAccount) { l.Items = items })
+		func(l *corev1.ServiceAccountList, items []corev1.ServiceAccount) { l.Items = items }), c, namespace}
 }
 
 // Leases returns the fake leases client of namespace.
@@ -183,6 +184,24 @@ func (n *namespaces) Finalize(_ context.Context, namespace *corev1.Namespace, _ 
 		return nil, err
 	}
 	return obj.(*corev1.Namespace), err
+}
+
+type serviceAccounts struct {
+	*gentype.FakeClientWithList[*corev1.ServiceAccount, *corev1.ServiceAccountList]
+	c         *Clientset
+	namespace string
+}
+
+// CreateToken is recorded as a create of the service account's token subresource; a reactor answers it.
+func (s *serviceAccounts) CreateToken(_ context.Context, name string, req *authenticationv1.TokenRequest, _ metav1.CreateOptions) (*authenticationv1.TokenRequest, error) {
+	action := clienttesting.CreateActionImpl{Object: req, Name: name}
+	action.Verb, action.Namespace, action.Resource, action.Subresource = "create", s.namespace, corev1.SchemeGroupVersion.WithResource("serviceaccounts"), "token"
+	obj, err := s.c.Invokes(action, &authenticationv1.TokenRequest{})
+	if err != nil {
+		return nil, err
+	}
+	out, _ := obj.(*authenticationv1.TokenRequest)
+	return out, nil
 }
 
 type pods struct {
