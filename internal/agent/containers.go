@@ -86,7 +86,7 @@ func (w *podWorker) createContainer(ctx context.Context, pod *corev1.Pod, c core
 		return fail("CreateContainerError", err)
 	}
 	r.ids = append(r.ids, id)
-	cfg, err := w.containerConfig(pod, c, img, rootfs, r)
+	cfg, err := w.containerConfig(ctx, pod, c, img, rootfs, r)
 	if err != nil {
 		return fail("CreateContainerConfigError", err)
 	}
@@ -240,8 +240,8 @@ func (a *Agent) containerLogPath(pod *corev1.Pod, container string, restart int)
 }
 
 // containerConfig translates a v1.Container into the runtime's container configuration.
-func (w *podWorker) containerConfig(pod *corev1.Pod, c corev1.Container, img *image.Image, rootfs string, r *containerRecord) (*oci.ContainerConfig, error) {
-	env, err := w.containerEnv(pod, c, img.Config.Env)
+func (w *podWorker) containerConfig(ctx context.Context, pod *corev1.Pod, c corev1.Container, img *image.Image, rootfs string, r *containerRecord) (*oci.ContainerConfig, error) {
+	env, err := w.containerEnv(ctx, pod, c, img.Config.Env)
 	if err != nil {
 		return nil, err
 	}
@@ -283,7 +283,7 @@ func (w *podWorker) containerConfig(pod *corev1.Pod, c corev1.Container, img *im
 			}
 		}
 	}
-	st, err := w.shim.State(context.Background())
+	st, err := w.shim.State(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read sandbox: %w", err)
 	}
@@ -376,7 +376,7 @@ func (w *podWorker) containerUser(pod *corev1.Pod, c corev1.Container, img *imag
 
 // containerEnv is the image's environment overridden by envFrom then env, in order, each value expanded
 // against the variables defined before it, as the kubelet builds it.
-func (w *podWorker) containerEnv(pod *corev1.Pod, c corev1.Container, imageEnv []string) ([]string, error) {
+func (w *podWorker) containerEnv(ctx context.Context, pod *corev1.Pod, c corev1.Container, imageEnv []string) ([]string, error) {
 	values := map[string]string{}
 	var order []string
 	set := func(k, v string) {
@@ -389,7 +389,6 @@ func (w *podWorker) containerEnv(pod *corev1.Pod, c corev1.Container, imageEnv [
 		k, v, _ := strings.Cut(kv, "=")
 		set(k, v)
 	}
-	ctx := context.Background()
 	for _, from := range c.EnvFrom {
 		var data map[string]string
 		switch {

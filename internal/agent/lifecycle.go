@@ -42,7 +42,7 @@ func restartWanted(policy corev1.RestartPolicy, exitCode int32) bool {
 // dueForRestart handles an ended container under a restart policy that wants it back: it reports true
 // when the back-off allows starting it again now (the record is then ready for a new instance), and
 // otherwise shows CrashLoopBackOff and arranges to be woken when the back-off ends.
-func (w *podWorker) dueForRestart(pod *corev1.Pod, c corev1.Container, r *containerRecord) bool {
+func (w *podWorker) dueForRestart(ctx context.Context, pod *corev1.Pod, c corev1.Container, r *containerRecord) bool {
 	now := time.Now()
 	if r.terminated != nil {
 		// The instance just ended: it becomes the last state and the back-off is computed from its end.
@@ -73,7 +73,7 @@ func (w *podWorker) dueForRestart(pod *corev1.Pod, c corev1.Container, r *contai
 	}
 	// A new instance: the old container goes (its log stays for --previous), the count goes up.
 	if r.id != "" {
-		if err := w.shim.DeleteContainer(context.Background(), r.id, true); err != nil {
+		if err := w.shim.DeleteContainer(ctx, r.id, true); err != nil {
 			w.a.logger.Warn("remove ended container", "pod", pod.Name, "container", c.Name, "err", err)
 		}
 	}
@@ -90,10 +90,10 @@ func (w *podWorker) wakeAt(t time.Time) {
 
 // fallbackMessage is the kubelet's FallbackToLogsOnError: the tail of the container's log when it failed
 // without writing its termination message.
-func fallbackMessage(logPath string) string {
+func fallbackMessage(ctx context.Context, logPath string) string {
 	var buf bytes.Buffer
 	lines := int64(fallbackLogLines)
-	if err := crilog.Read(context.Background(), logPath, crilog.Options{TailLines: &lines}, &buf, &buf); err != nil {
+	if err := crilog.Read(ctx, logPath, crilog.Options{TailLines: &lines}, &buf, &buf); err != nil {
 		return ""
 	}
 	out := buf.Bytes()
@@ -105,7 +105,7 @@ func fallbackMessage(logPath string) string {
 
 // terminationMessage fills the message of an ended container from its termination log, or its log tail
 // under FallbackToLogsOnError.
-func (w *podWorker) terminationMessage(pod *corev1.Pod, c corev1.Container, r *containerRecord) {
+func (w *podWorker) terminationMessage(ctx context.Context, pod *corev1.Pod, c corev1.Container, r *containerRecord) {
 	t := r.terminated
 	if t == nil || t.Message != "" {
 		return
@@ -117,7 +117,7 @@ func (w *podWorker) terminationMessage(pod *corev1.Pod, c corev1.Container, r *c
 		}
 	}
 	if c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError && t.ExitCode != 0 {
-		t.Message = fallbackMessage(w.a.containerLogPath(pod, c.Name, int(r.restartCount)))
+		t.Message = fallbackMessage(ctx, w.a.containerLogPath(pod, c.Name, int(r.restartCount)))
 	}
 }
 

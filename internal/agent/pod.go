@@ -175,7 +175,7 @@ func (w *podWorker) advance(ctx context.Context, pod *corev1.Pod) error {
 		records    map[string]*containerRecord
 	}{{pod.Spec.InitContainers, w.init}, {pod.Spec.Containers, w.app}} {
 		for _, c := range set.containers {
-			w.terminationMessage(pod, c, w.record(set.records, c.Name))
+			w.terminationMessage(ctx, pod, c, w.record(set.records, c.Name))
 		}
 	}
 	if w.deadlineExceeded(pod) {
@@ -197,7 +197,7 @@ func (w *podWorker) advance(ctx context.Context, pod *corev1.Pod) error {
 				w.failed = true
 				return nil
 			}
-			if !w.dueForRestart(pod, c, r) {
+			if !w.dueForRestart(ctx, pod, c, r) {
 				return nil
 			}
 		}
@@ -216,7 +216,7 @@ func (w *podWorker) advance(ctx context.Context, pod *corev1.Pod) error {
 			} else if r.lastTerminated != nil {
 				exit = r.lastTerminated.ExitCode
 			}
-			if !restartWanted(pod.Spec.RestartPolicy, exit) || !w.dueForRestart(pod, c, r) {
+			if !restartWanted(pod.Spec.RestartPolicy, exit) || !w.dueForRestart(ctx, pod, c, r) {
 				continue
 			}
 		}
