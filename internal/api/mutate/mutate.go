@@ -34,6 +34,8 @@ type Mutator struct {
 
 	mu       sync.Mutex
 	managers map[fieldManagerKey]*managedfields.FieldManager
+	// emptyNodes holds, per kind, the field set of its empty object with inner nodes (createManagedFields).
+	emptyNodes map[schema.GroupVersionKind]*fieldpath.Set
 }
 
 // fieldManagerKey identifies one FieldManager: kube-apiserver keeps a separate one per resource and
@@ -50,6 +52,7 @@ func New(scheme *runtime.Scheme, tc managedfields.TypeConverter) *Mutator {
 		codecs:        serializer.NewCodecFactory(scheme),
 		typeConverter: tc,
 		managers:      map[fieldManagerKey]*managedfields.FieldManager{},
+		emptyNodes:    map[schema.GroupVersionKind]*fieldpath.Set{},
 	}
 }
 
