@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -81,6 +82,8 @@ func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config, nodeIPs *[]string, clust
 	f.StringVar(&cfg.Network.Bridge, "bridge", "peapod0", "name of the node's pod bridge")
 	f.StringVar(&cfg.Network.Table, "nft-table", "peapod", "name of peapod's nftables table")
 	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "registries (host[:port]) pulled from over plain HTTP")
+	f.DurationVar(&cfg.MaxContainerRestartPeriod, "max-container-restart-period", 300*time.Second,
+		"longest CrashLoopBackOff delay, 1s to 300s (the kubelet's crashLoopBackOff.maxContainerRestartPeriod)")
 }
 
 func parseAgentNetwork(cfg *agent.Config, nodeIPs []string, clusterCIDR, podCIDR string) error {

@@ -59,7 +59,10 @@ type Config struct {
 	InsecureRegistries []string
 	// ServingTLS is the node endpoint's TLS (serving certificate, client CA); nil serves no endpoint.
 	ServingTLS *tls.Config
-	Logger     *slog.Logger
+	// MaxContainerRestartPeriod caps the CrashLoopBackOff delay, as the kubelet's
+	// crashLoopBackOff.maxContainerRestartPeriod does: 1 s to 300 s, 300 s when unset.
+	MaxContainerRestartPeriod time.Duration
+	Logger                    *slog.Logger
 }
 
 // Agent is a running node agent.
@@ -82,7 +85,8 @@ type Agent struct {
 }
 
 // WithDefaults fills in what cfg leaves unset: the host name as node name, the first global IPv4 address as
-// node IP, 110 pods, runc, port 10250, run directory /run/peapod.
+// node IP, 110 pods, runc, port 10250, run directory /run/peapod, a restart back-off capped at 300 s. It
+// rejects a back-off cap outside the kubelet's range.
 func WithDefaults(cfg Config) (Config, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -108,6 +112,14 @@ func WithDefaults(cfg Config) (Config, error) {
 	}
 	if cfg.RunDir == "" {
 		cfg.RunDir = "/run/peapod"
+	}
+	if cfg.MaxContainerRestartPeriod == 0 {
+		cfg.MaxContainerRestartPeriod = crashBackoffMax
+	}
+	if cfg.MaxContainerRestartPeriod < time.Second || cfg.MaxContainerRestartPeriod > crashBackoffMax {
+		// The kubelet's own validation message, so that a wrong value reads the same on both.
+		return cfg, fmt.Errorf("invalid configuration: CrashLoopBackOff.MaxContainerRestartPeriod (got: %v seconds) must be set between 1s and 300s",
+			cfg.MaxContainerRestartPeriod.Seconds())
 	}
 	return cfg, nil
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/peapod-dev/peapod/internal/crilog"
 )
 
-// The kubelet's container restart back-off: the first restart is immediate, then 10 s doubling to 300 s;
-// a container that ran for 10 minutes starts over.
+// The kubelet's container restart back-off: the first restart is immediate, then 10 s doubling to 300 s
+// (or to Config.MaxContainerRestartPeriod); a container that ran for 10 minutes starts over.
 const (
 	crashBackoffInitial = 10 * time.Second
 	crashBackoffMax     = 300 * time.Second
@@ -47,14 +47,7 @@ func (w *podWorker) dueForRestart(ctx context.Context, pod *corev1.Pod, c corev1
 	if r.terminated != nil {
 		// The instance just ended: it becomes the last state and the back-off is computed from its end.
 		ran := r.terminated.FinishedAt.Sub(r.terminated.StartedAt.Time)
-		switch {
-		case r.crashDelay == 0 || ran >= crashBackoffReset:
-			r.crashDelay = -1 // first restart: at once
-		case r.crashDelay < 0:
-			r.crashDelay = crashBackoffInitial
-		default:
-			r.crashDelay = min(2*r.crashDelay, crashBackoffMax)
-		}
+		r.crashDelay = nextCrashDelay(r.crashDelay, ran, w.a.cfg.MaxContainerRestartPeriod)
 		r.restartAt = now
 		if r.crashDelay > 0 {
 			r.restartAt = r.terminated.FinishedAt.Add(r.crashDelay)
@@ -81,6 +74,20 @@ func (w *podWorker) dueForRestart(ctx context.Context, pod *corev1.Pod, c corev1
 	r.restartCount++
 	r.waitingReason, r.waitingMessage = "", ""
 	return true
+}
+
+// nextCrashDelay is the back-off before restarting a container that ended after running for ran, given the
+// delay before its previous restart (0: none yet; negative: that restart was immediate): immediate the
+// first time and after a long run, then min(10 s, limit), doubling up to limit, as the kubelet's back-off
+// does with crashLoopBackOff.maxContainerRestartPeriod.
+func nextCrashDelay(prev, ran, limit time.Duration) time.Duration {
+	switch {
+	case prev == 0 || ran >= crashBackoffReset:
+		return -1
+	case prev < 0:
+		return min(crashBackoffInitial, limit)
+	}
+	return min(2*prev, limit)
 }
 
 // wakeAt makes the worker sync again at t (a back-off's end), so that a restart is not late by a resync.

@@ -1,0 +1,87 @@
+package agent
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCrashBackoffSequence(t *testing.T) {
+	s := time.Second
+	tests := []struct {
+		name  string
+		limit time.Duration
+		want  []time.Duration // the delays before the 1st, 2nd, ... restart of a container that crashes at once
+	}{
+		{"kubelet default", 300 * s, []time.Duration{0, 10 * s, 20 * s, 40 * s, 80 * s, 160 * s, 300 * s, 300 * s}},
+		{"cap between steps", 60 * s, []time.Duration{0, 10 * s, 20 * s, 40 * s, 60 * s, 60 * s}},
+		{"cap at the initial delay", 10 * s, []time.Duration{0, 10 * s, 10 * s, 10 * s}},
+		{"cap below the initial delay", 5 * s, []time.Duration{0, 5 * s, 5 * s, 5 * s}},
+		{"shortest cap", 1 * s, []time.Duration{0, 1 * s, 1 * s, 1 * s}},
+		{"cap not a power of two of the start", 7500 * time.Millisecond, []time.Duration{0, 7500 * time.Millisecond, 7500 * time.Millisecond}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var delay time.Duration
+			for i, want := range tt.want {
+				delay = nextCrashDelay(delay, time.Second, tt.limit)
+				// Negative means "at once": the caller restarts without waiting.
+				if got := max(delay, 0); got != want {
+					t.Fatalf("restart %d: delay %v, want %v (sequence %v)", i+1, got, want, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestCrashBackoffReset(t *testing.T) {
+	tests := []struct {
+		name string
+		prev time.Duration
+		ran  time.Duration
+		want time.Duration
+	}{
+		{"ran 10 minutes: at once again", 300 * time.Second, crashBackoffReset, -1},
+		{"ran just under 10 minutes: keeps doubling", 40 * time.Second, crashBackoffReset - time.Second, 60 * time.Second},
+		{"reset from the capped delay", 60 * time.Second, time.Hour, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := nextCrashDelay(tt.prev, tt.ran, 60*time.Second); got != tt.want {
+				t.Errorf("nextCrashDelay(%v, %v, 60s) = %v, want %v", tt.prev, tt.ran, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestWithDefaultsMaxContainerRestartPeriod(t *testing.T) {
+	tests := []struct {
+		in, want time.Duration
+		wantErr  bool
+	}{
+		{in: 0, want: 300 * time.Second},
+		{in: time.Second, want: time.Second},
+		{in: 300 * time.Second, want: 300 * time.Second},
+		{in: 999 * time.Millisecond, wantErr: true},
+		{in: 301 * time.Second, wantErr: true},
+		{in: -time.Second, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in.String(), func(t *testing.T) {
+			cfg, err := WithDefaults(Config{NodeName: "n", NodeIPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, MaxContainerRestartPeriod: tt.in})
+			if tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "must be set between 1s and 300s") {
+					t.Fatalf("WithDefaults(%v): err %v, want the kubelet's range error", tt.in, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.MaxContainerRestartPeriod != tt.want {
+				t.Errorf("WithDefaults(%v) = %v, want %v", tt.in, cfg.MaxContainerRestartPeriod, tt.want)
+			}
+		})
+	}
+}
