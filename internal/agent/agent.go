@@ -49,6 +49,12 @@ type Config struct {
 	RunDir string
 	// MaxPods is the node's pod capacity.
 	MaxPods int
+	// PodMaxPids is the most processes a pod's cgroup may hold (the kubelet's --pod-max-pids); zero or
+	// negative leaves it unlimited.
+	PodMaxPids int64
+	// SystemReserved and KubeReserved are taken off the node's capacity to give its allocatable (the
+	// kubelet's --system-reserved and --kube-reserved): cpu, memory, ephemeral-storage and pid.
+	SystemReserved, KubeReserved corev1.ResourceList
 	// Port is the agent's HTTPS port (the kubelet's 10250), published in the Node's daemonEndpoints.
 	Port int
 	// Runtime is the OCI runtime binary: runc or crun, or a path.
