@@ -13,11 +13,14 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	resourcehelper "k8s.io/component-helpers/resource"
 	"k8s.io/utils/ptr"
 
 	"github.com/peapod-dev/peapod/internal/agent/volume"
+	"github.com/peapod-dev/peapod/internal/runtime/cgroups"
 	"github.com/peapod-dev/peapod/internal/runtime/image"
 	"github.com/peapod-dev/peapod/internal/runtime/oci"
 	"github.com/peapod-dev/peapod/internal/runtime/shim"
@@ -102,19 +105,45 @@ func (w *podWorker) createContainer(ctx context.Context, pod *corev1.Pod, c core
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return fail("CreateContainerError", err)
 	}
+	r.image, r.imageID = imageName(img, c.Image), imageID(img)
 	if err := w.shim.CreateContainer(ctx, id, shim.CreateRequest{Bundle: bundle, LogPath: logPath, Terminal: c.TTY, Stdin: c.Stdin}); err != nil {
-		return fail("CreateContainerError", err)
+		// The OCI runtime's create is where the process is set up (its executable looked up, its mounts
+		// made); containerd runs it in the kubelet's StartContainer, so Kubernetes reports its failures as
+		// a failed start, not a failed create.
+		w.a.recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
+		w.startFailed(pod, c, r, id, err)
+		return false
 	}
-	r.id, r.image, r.imageID, r.exited = id, imageName(img, c.Image), imageID(img), false
+	r.id, r.exited = id, false
 	return true
 }
+
+// startFailed records a container whose process could not be started as the kubelet shows one under
+// containerd: an instance that terminated with reason StartError and exit code 128, started at the Unix
+// epoch (never),
+// reported while a restart is due as waiting RunContainerError with that instance as the last state, and
+// a Failed event.
+func (w *podWorker) startFailed(pod *corev1.Pod, c corev1.Container, r *containerRecord, id string, err error) {
+	w.a.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+	r.id, r.running, r.exited = id, false, true
+	r.terminated = &corev1.ContainerStateTerminated{
+		ExitCode: startErrorExitCode, Reason: "StartError", Message: err.Error(),
+		StartedAt: metav1.NewTime(time.Unix(0, 0)), FinishedAt: metav1.Now(), ContainerID: containerIDPrefix + id,
+	}
+	r.waitingReason, r.waitingMessage = "", ""
+	if restartWanted(pod.Spec.RestartPolicy, startErrorExitCode) {
+		r.waitingReason, r.waitingMessage = "RunContainerError", err.Error()
+	}
+}
+
+// startErrorExitCode is containerd's exit code for a process that failed to start.
+const startErrorExitCode = 128
 
 // runContainer starts a created container.
 func (w *podWorker) runContainer(ctx context.Context, pod *corev1.Pod, c corev1.Container, r *containerRecord) {
 	w.a.recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
 	if err := w.shim.StartContainer(ctx, r.id); err != nil {
-		r.waitingReason, r.waitingMessage = "RunContainerError", err.Error()
-		w.a.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		w.startFailed(pod, c, r, r.id, err)
 		return
 	}
 	r.waitingReason, r.waitingMessage = "", ""
@@ -310,12 +339,67 @@ func (w *podWorker) containerConfig(ctx context.Context, pod *corev1.Pod, c core
 func podCgroup(pod *corev1.Pod) string {
 	switch pod.Status.QOSClass {
 	case corev1.PodQOSGuaranteed:
-		return "/peapod/pod" + string(pod.UID)
+		return nodeCgroup + "/pod" + string(pod.UID)
 	case corev1.PodQOSBurstable:
-		return "/peapod/burstable/pod" + string(pod.UID)
+		return nodeCgroup + "/burstable/pod" + string(pod.UID)
 	default:
-		return "/peapod/besteffort/pod" + string(pod.UID)
+		return nodeCgroup + "/besteffort/pod" + string(pod.UID)
 	}
+}
+
+// nodeCgroup holds every pod's cgroup (the kubelet's kubepods).
+const nodeCgroup = "/peapod"
+
+// The kubelet's CFS conversions: 1024 shares per core (2 to 262144), a quota per 100 ms period of at
+// least 1 ms.
+const (
+	minShares      = 2
+	maxShares      = 262144
+	sharesPerCPU   = 1024
+	cfsPeriod      = 100000
+	minCFSQuota    = 1000
+	milliCPUPerCPU = 1000
+)
+
+func milliCPUToShares(milliCPU int64) uint64 {
+	return uint64(min(maxShares, max(minShares, milliCPU*sharesPerCPU/milliCPUPerCPU)))
+}
+
+func milliCPUToQuota(milliCPU int64) int64 {
+	return max(minCFSQuota, milliCPU*cfsPeriod/milliCPUPerCPU)
+}
+
+// podCgroupResources are the pod cgroup's limits as the kubelet's ResourceConfigForPod computes them from
+// the pod's effective requests and limits (app containers summed, each init container's own value when
+// larger, overhead added): cpu shares from the cpu requests (2 for BestEffort); a cpu quota only when
+// every container has a cpu limit and a memory limit only when every container has a memory limit
+// (always for Guaranteed); and the node's pod pids limit (podMaxPids, none when not positive).
+func podCgroupResources(pod *corev1.Pod, podMaxPids int64) cgroups.Resources {
+	// Pod-level spec.resources are rejected at admission (the kubelet's PodLevelResources gate is off in 1.33).
+	opts := resourcehelper.PodResourcesOptions{SkipPodLevelResources: true}
+	requests := resourcehelper.PodRequests(pod, opts)
+	cpuLimited, memoryLimited := true, true
+	opts.ContainerFn = func(limits corev1.ResourceList, _ resourcehelper.ContainerType) {
+		cpuLimited = cpuLimited && !limits.Cpu().IsZero()
+		memoryLimited = memoryLimited && !limits.Memory().IsZero()
+	}
+	limits := resourcehelper.PodLimits(pod, opts)
+	r := cgroups.Resources{CPUShares: minShares}
+	if podMaxPids > 0 {
+		r.PidsLimit = podMaxPids
+	}
+	qos := pod.Status.QOSClass
+	if qos == corev1.PodQOSBestEffort || qos == "" {
+		return r
+	}
+	r.CPUShares = milliCPUToShares(requests.Cpu().MilliValue())
+	if cpuLimited || qos == corev1.PodQOSGuaranteed {
+		r.CPUQuota, r.CPUPeriod = milliCPUToQuota(limits.Cpu().MilliValue()), cfsPeriod
+	}
+	if memoryLimited || qos == corev1.PodQOSGuaranteed {
+		r.MemoryLimit = limits.Memory().Value()
+	}
+	return r
 }
 
 // containerResources maps requests and limits to cgroup settings as the kubelet does: cpu shares from the
@@ -324,15 +408,15 @@ func podCgroup(pod *corev1.Pod) string {
 func containerResources(c corev1.Container) oci.Resources {
 	var r oci.Resources
 	if cpu, ok := c.Resources.Requests[corev1.ResourceCPU]; ok {
-		r.CPUShares = uint64(max(2, cpu.MilliValue()*1024/1000))
+		r.CPUShares = milliCPUToShares(cpu.MilliValue())
 	} else if cpu, ok := c.Resources.Limits[corev1.ResourceCPU]; ok {
-		r.CPUShares = uint64(max(2, cpu.MilliValue()*1024/1000)) // the request defaults to the limit
+		r.CPUShares = milliCPUToShares(cpu.MilliValue()) // the request defaults to the limit
 	} else {
-		r.CPUShares = 2
+		r.CPUShares = minShares
 	}
 	if cpu, ok := c.Resources.Limits[corev1.ResourceCPU]; ok {
-		r.CPUPeriod = 100000
-		r.CPUQuota = max(1000, cpu.MilliValue()*100000/1000)
+		r.CPUPeriod = cfsPeriod
+		r.CPUQuota = milliCPUToQuota(cpu.MilliValue())
 	}
 	if mem, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
 		r.MemoryLimit = mem.Value()
@@ -535,12 +619,13 @@ func (w *podWorker) containerMounts(pod *corev1.Pod, c corev1.Container, r *cont
 			return nil, fmt.Errorf("cannot find volume %q to mount into container %q", vm.Name, c.Name)
 		}
 		if vm.SubPath != "" {
-			source = filepath.Join(source, filepath.Clean("/"+vm.SubPath))
-			if _, err := os.Stat(source); os.IsNotExist(err) {
-				if err := os.MkdirAll(source, 0o755); err != nil {
-					return nil, fmt.Errorf("create subPath %s: %w", vm.SubPath, err)
-				}
+			sub, err := resolveSubPath(source, vm.SubPath)
+			if err != nil {
+				// The kubelet's message, which keeps the host's paths from the pod's status.
+				w.a.logger.Warn("prepare subPath", "pod", pod.Namespace+"/"+pod.Name, "container", c.Name, "volumeMount", vm.Name, "err", err)
+				return nil, fmt.Errorf("failed to prepare subPath for volumeMount %q of container %q", vm.Name, c.Name)
 			}
+			source = sub
 		}
 		m := oci.Mount{Destination: vm.MountPath, Source: source, Readonly: vm.ReadOnly, Recursive: true}
 		if vm.MountPropagation != nil {
@@ -554,4 +639,33 @@ func (w *podWorker) containerMounts(pod *corev1.Pod, c corev1.Container, r *cont
 		mounts = append(mounts, m)
 	}
 	return mounts, nil
+}
+
+// resolveSubPath is the host path of subPath inside the volume at dir, made as a directory when missing,
+// with every symbolic link resolved inside the volume: a link that leads out of it (a pod can write one
+// into an emptyDir) is an error rather than a way to mount any host path into the container.
+func resolveSubPath(dir, subPath string) (string, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return "", err
+	}
+	defer root.Close()
+	rel := filepath.Clean(subPath)
+	if _, err := root.Lstat(rel); errors.Is(err, os.ErrNotExist) {
+		if err := root.MkdirAll(rel, 0o755); err != nil {
+			return "", fmt.Errorf("create subPath %s: %w", subPath, err)
+		}
+	}
+	// Not O_PATH, with which the root opens a final link itself instead of following it; O_NONBLOCK so
+	// that a FIFO does not block the open.
+	f, err := root.OpenFile(rel, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	resolved, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	if err != nil {
+		return "", fmt.Errorf("resolve subPath %s: %w", subPath, err)
+	}
+	return resolved, nil
 }

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/peapod-dev/peapod/internal/runtime/cgroups"
 	"github.com/peapod-dev/peapod/internal/version"
 )
 
@@ -31,10 +32,8 @@ const (
 	// nodeStatusReport is how often the node status is posted when nothing changed (the kubelet's
 	// nodeStatusReportFrequency is 5 minutes; one is cheap here and keeps heartbeats fresh).
 	nodeStatusReport = time.Minute
-	// Kubernetes' default hard eviction thresholds, which the kubelet subtracts from capacity to get
-	// allocatable: memory.available<100Mi and nodefs.available<10%.
-	evictionMemory         = 100 * 1024 * 1024
-	evictionNodefsFraction = 0.10
+	// resourcePID is the kubelet's name for process IDs in reserves (it never shows in the Node).
+	resourcePID corev1.ResourceName = "pid"
 )
 
 // nodeFacts are what the agent reads of its machine once at start.
@@ -46,6 +45,7 @@ type nodeFacts struct {
 	machineID       string
 	bootID          string
 	runtimeVersion  string
+	pidMax          int64 // the kernel's pid_max: the node's process capacity
 }
 
 func readNodeFacts(dataDir, runtimeVersion string) (nodeFacts, error) {
@@ -73,6 +73,9 @@ func readNodeFacts(dataDir, runtimeVersion string) (nodeFacts, error) {
 		f.kernel = unix.ByteSliceToString(uts.Release[:])
 	}
 	f.osImage = osPrettyName()
+	if f.pidMax, err = strconv.ParseInt(strings.TrimSpace(readFileOr("/proc/sys/kernel/pid_max", "")), 10, 64); err != nil {
+		return f, fmt.Errorf("read pid_max: %w", err)
+	}
 	f.machineID = strings.TrimSpace(readFileOr("/etc/machine-id", ""))
 	f.bootID = strings.TrimSpace(readFileOr("/proc/sys/kernel/random/boot_id", ""))
 	return f, nil
@@ -107,9 +110,7 @@ func (a *Agent) nodeObject(now metav1.Time) *corev1.Node {
 		"hugepages-1Gi":                 *resource.NewQuantity(0, resource.BinarySI),
 		"hugepages-2Mi":                 *resource.NewQuantity(0, resource.BinarySI),
 	}
-	allocatable := capacity.DeepCopy()
-	allocatable[corev1.ResourceMemory] = *resource.NewQuantity(max(0, f.memoryBytes-evictionMemory), resource.BinarySI)
-	allocatable[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(int64(float64(f.ephemeralBytes)*(1-evictionNodefsFraction)), resource.DecimalSI)
+	allocatable := a.allocatable(capacity)
 
 	condition := func(t corev1.NodeConditionType, status corev1.ConditionStatus, reason, message string) corev1.NodeCondition {
 		return corev1.NodeCondition{Type: t, Status: status, Reason: reason, Message: message, LastHeartbeatTime: now, LastTransitionTime: a.started}
@@ -156,6 +157,52 @@ func (a *Agent) nodeObject(now metav1.Time) *corev1.Node {
 			},
 		},
 	}
+}
+
+// allocatable is the kubelet's capacity minus --system-reserved and --kube-reserved. The kubelet also takes
+// off its hard eviction thresholds; peapod evicts nothing, so it keeps them.
+func (a *Agent) allocatable(capacity corev1.ResourceList) corev1.ResourceList {
+	out := capacity.DeepCopy()
+	reserved := a.reserved()
+	for name, q := range out {
+		if r, ok := reserved[name]; ok {
+			q.Sub(r)
+			if q.Sign() < 0 {
+				q = *resource.NewQuantity(0, q.Format)
+			}
+			out[name] = q
+		}
+	}
+	return out
+}
+
+// reserved is --system-reserved plus --kube-reserved.
+func (a *Agent) reserved() corev1.ResourceList {
+	sum := corev1.ResourceList{}
+	for _, list := range []corev1.ResourceList{a.cfg.SystemReserved, a.cfg.KubeReserved} {
+		for name, q := range list {
+			total := sum[name]
+			total.Add(q)
+			sum[name] = total
+		}
+	}
+	return sum
+}
+
+// nodeCgroupResources are the limits of the cgroup over every pod, as the kubelet's node allocatable
+// enforcement (--enforce-node-allocatable=pods, its default) sets kubepods: cpu shares and memory of the
+// capacity less the reserves, and the kernel's pid_max less the reserved pids.
+func (a *Agent) nodeCgroupResources() cgroups.Resources {
+	f := a.facts
+	reserved := a.reserved()
+	r := cgroups.Resources{
+		CPUShares:   milliCPUToShares(max(0, f.milliCPU-reserved.Cpu().MilliValue())),
+		MemoryLimit: max(1, f.memoryBytes-reserved.Memory().Value()),
+	}
+	if pids := reserved[resourcePID]; !pids.IsZero() {
+		r.PidsLimit = max(1, f.pidMax-pids.Value())
+	}
+	return r
 }
 
 // registerNode creates the Node, or takes over an existing one of the same name (a restart), and posts

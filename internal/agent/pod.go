@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/peapod-dev/peapod/internal/runtime/cgroups"
 	"github.com/peapod-dev/peapod/internal/runtime/network"
 	"github.com/peapod-dev/peapod/internal/runtime/shim"
 )
@@ -33,6 +34,8 @@ const (
 	retryAfterError = time.Second
 	// containerIDPrefix is the runtime name in containerStatuses[].containerID.
 	containerIDPrefix = "peapod://"
+	// cgroupRoot is where the host mounts its cgroup file systems.
+	cgroupRoot = "/sys/fs/cgroup"
 )
 
 // podWorker owns one pod on this node: it starts the sandbox and the containers, follows them, reports the
@@ -51,6 +54,7 @@ type podWorker struct {
 	netnsPath    string
 	podIP        string
 	sandboxReady bool
+	cgroupReady  bool // the pod cgroup has its limits
 	startTime    *metav1.Time
 	volumes      map[string]string // volume name -> host path
 	init, app    map[string]*containerRecord
@@ -158,6 +162,13 @@ func (w *podWorker) advance(ctx context.Context, pod *corev1.Pod) error {
 			w.a.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
 			return err
 		}
+	}
+	if !w.cgroupReady {
+		if err := w.setUpPodCgroup(pod); err != nil {
+			w.a.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodContainer", "unable to ensure pod container exists: %v", err)
+			return err
+		}
+		w.cgroupReady = true
 	}
 	if w.volumes == nil {
 		volumes, err := w.setUpVolumes(ctx, pod)
@@ -296,6 +307,22 @@ func (w *podWorker) startSandbox(ctx context.Context, pod *corev1.Pod) error {
 	w.shim = client
 	w.sandboxReady = true
 	return nil
+}
+
+// setUpPodCgroup makes the pod's cgroup with the pod's limits before its first container, as the kubelet
+// does, so that the pod as a whole is held to them (and the containers' cgroups nest in it). The shim
+// removes it with the sandbox. A re-adopted pod gets the same values written again.
+func (w *podWorker) setUpPodCgroup(pod *corev1.Pod) error {
+	m, err := cgroups.New(cgroupRoot)
+	if err != nil {
+		return err
+	}
+	// The node's cgroup first: the pod's limits are checked against it. Writing it with every pod needs no
+	// start-up step and costs a few writes.
+	if err := m.Apply(nodeCgroup, w.a.nodeCgroupResources()); err != nil {
+		return err
+	}
+	return m.Apply(podCgroup(pod), podCgroupResources(pod, w.a.cfg.PodMaxPids))
 }
 
 // resolvConf is the pod's /etc/resolv.conf. peapod runs no cluster DNS, so ClusterFirst falls back to the

@@ -70,9 +70,13 @@ func containerStatus(c corev1.Container, r *containerRecord, containerIDPrefix s
 		}
 		st.State.Waiting = &corev1.ContainerStateWaiting{Reason: reason, Message: r.waitingMessage}
 	}
-	if r.lastTerminated != nil {
-		last := *r.lastTerminated
-		st.LastTerminationState.Terminated = &last
+	last := r.lastTerminated
+	if st.State.Waiting != nil && r.terminated != nil {
+		last = r.terminated // an ended instance waiting for its restart (a failed start) is the last state
+	}
+	if last != nil {
+		copied := *last
+		st.LastTerminationState.Terminated = &copied
 	}
 	return st
 }

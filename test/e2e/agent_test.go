@@ -33,7 +33,8 @@ type agentCluster struct {
 	runDir   string
 }
 
-func startAgentCluster(t *testing.T) *agentCluster {
+// startAgentCluster starts the cluster; args are extra flags for peapod server.
+func startAgentCluster(t *testing.T, args ...string) *agentCluster {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the node agent needs root")
@@ -55,8 +56,8 @@ func startAgentCluster(t *testing.T) *agentCluster {
 	}
 	t.Cleanup(func() { os.RemoveAll(runDir) })
 	_, kubeletPort, _ := strings.Cut(freeAddr(t), ":")
-	srv := startServerWith(t, "--node-ip", "127.0.0.1", "--node-name", "e2e-node", "--run-dir", runDir, "--kubelet-port", kubeletPort,
-		"--bridge", testBridge, "--nft-table", testTable, "--cluster-cidr", testClusterCIDR, "--pod-cidr", testPodCIDR)
+	srv := startServerWith(t, append([]string{"--node-ip", "127.0.0.1", "--node-name", "e2e-node", "--run-dir", runDir, "--kubelet-port", kubeletPort,
+		"--bridge", testBridge, "--nft-table", testTable, "--cluster-cidr", testClusterCIDR, "--pod-cidr", testPodCIDR}, args...)...)
 	bin := filepath.Join(kubectlDir(t), "kubectl.1.33")
 	k := &kubectl{t: t, bin: bin, version: "1.33", srv: srv, cacheDir: t.TempDir()}
 	k.ns = srv.namespace(t, "e2e-agent")
