@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -14,7 +15,7 @@ import (
 var ErrInUse = errors.New("image in use by a mounted container root filesystem")
 
 // mountedLowerDirs returns the lower directories of every overlay mounted in this mount namespace, from both the
-// lowerdir=a:b:c and the lowerdir+=a forms.
+// lowerdir=a:b:c and the lowerdir+=a forms, as absolute paths.
 func mountedLowerDirs() (map[string]bool, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
@@ -25,24 +26,35 @@ func mountedLowerDirs() (map[string]bool, error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20) // long lowerdir lists make long lines
 	for sc.Scan() {
-		// Fields after the " - " separator: fstype, source, super options.
-		_, post, ok := strings.Cut(sc.Text(), " - ")
+		// Fields before the " - " separator: id, parent, device, root, mount point...; after: fstype, source,
+		// super options.
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
 		if !ok {
 			continue
 		}
-		fields := strings.Fields(post)
-		if len(fields) < 3 || fields[0] != "overlay" {
+		fields, mountFields := strings.Fields(post), strings.Fields(pre)
+		if len(fields) < 3 || fields[0] != "overlay" || len(mountFields) < 5 {
 			continue
+		}
+		// The mount table shows overlay directories as they were given: peapod's snapshotter gives them
+		// relative to the snapshot's directory, the mount point's parent.
+		base := filepath.Dir(unescapeMountinfo(mountFields[4]))
+		add := func(d string) {
+			d = unescapeMountinfo(d)
+			if !filepath.IsAbs(d) {
+				d = filepath.Join(base, d)
+			}
+			dirs[d] = true
 		}
 		for _, opt := range strings.Split(fields[2], ",") {
 			k, v, _ := strings.Cut(opt, "=")
 			switch k {
 			case "lowerdir":
 				for _, d := range strings.Split(v, ":") {
-					dirs[unescapeMountinfo(d)] = true
+					add(d)
 				}
 			case "lowerdir+", "datadir+":
-				dirs[unescapeMountinfo(v)] = true
+				add(v)
 			}
 		}
 	}

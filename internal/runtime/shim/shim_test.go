@@ -397,6 +397,33 @@ func TestTerminal(t *testing.T) {
 	}
 }
 
+// joinSandbox points the namespaces of the bundle's config at the started sandbox's, which are known only once
+// its pause runs.
+func joinSandbox(ctx context.Context, c *shim.Client, bundle string) error {
+	st, err := c.State(ctx)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(bundle, "config.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return err
+	}
+	for i, ns := range spec.Linux.Namespaces {
+		if p, ok := st.Sandbox.Namespaces[string(ns.Type)]; ok {
+			spec.Linux.Namespaces[i].Path = p
+		}
+	}
+	if data, err = json.Marshal(&spec); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
+}
+
 // testAgent plays an agent that starts a pod with a container and then waits to be killed. It prints the
 // run directory when the container runs.
 func testAgent() int {
@@ -407,6 +434,9 @@ func testAgent() int {
 	}
 	ctx := context.Background()
 	c, err := shim.Start(ctx, os.Args[3], cfg)
+	if err == nil {
+		err = joinSandbox(ctx, c, os.Args[4])
+	}
 	if err == nil {
 		err = c.CreateContainer(ctx, "survivor", shim.CreateRequest{Bundle: os.Args[4], LogPath: os.Args[5]})
 	}
@@ -426,7 +456,7 @@ func TestContainersOutliveAgent(t *testing.T) {
 	ocitest.RequireRoot(t)
 	rt := ocitest.Runtimes(t)[0]
 	rootfs := ocitest.BusyboxRootfs(t)
-	// A pod to borrow the paths and namespaces from; the agent below starts its own.
+	// A pod to borrow the paths from; the agent below starts its own and points the bundle at its namespaces.
 	dir := t.TempDir()
 	cfg := shim.SandboxConfig{
 		ID: "survivor-pod", RunDir: filepath.Join(dir, "run"), Hostname: "survivor", NetNSPath: ocitest.NetNS(t),
@@ -434,8 +464,8 @@ func TestContainersOutliveAgent(t *testing.T) {
 		CgroupParent: fmt.Sprintf("/peapod-test-%d-survivor", os.Getpid()),
 	}
 	p := &pod{cfg: cfg, rootfs: rootfs, state: &shim.State{Sandbox: shim.SandboxState{
-		Namespaces: map[string]string{"uts": filepath.Join(cfg.RunDir, "ns/uts"), "ipc": filepath.Join(cfg.RunDir, "ns/ipc"),
-			"pid": filepath.Join(cfg.RunDir, "ns/pid"), "network": cfg.NetNSPath},
+		Namespaces: map[string]string{"uts": "/proc/self/ns/uts", "ipc": "/proc/self/ns/ipc", "pid": "/proc/self/ns/pid",
+			"network": cfg.NetNSPath},
 		ShmPath: filepath.Join(cfg.RunDir, "shm"),
 	}}}
 	bundle := p.bundle(t, "survivor", oci.ContainerConfig{Args: []string{"sh", "-c", `trap "echo bye; exit 7" TERM; echo up; while true; do sleep 0.1; done`}})
