@@ -91,6 +91,9 @@ func (w *podWorker) createContainer(ctx context.Context, pod *corev1.Pod, c core
 	r.ids = append(r.ids, id)
 	cfg, err := w.containerConfig(ctx, pod, c, img, rootfs, r)
 	if err != nil {
+		if errors.As(err, new(runtimeSpecError)) {
+			return fail("CreateContainerError", err)
+		}
 		return fail("CreateContainerConfigError", err)
 	}
 	spec, err := oci.Spec(cfg)
@@ -268,6 +271,13 @@ func (a *Agent) containerLogPath(pod *corev1.Pod, container string, restart int)
 	return filepath.Join(a.cfg.DataDir, "logs", fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID), container, strconv.Itoa(restart)+".log")
 }
 
+// runtimeSpecError is a container config failure that the kubelet never sees itself but containerd
+// meets building the runtime spec in CreateContainer (no command at all, an image user missing from the
+// image's passwd), so Kubernetes reports it as CreateContainerError rather than CreateContainerConfigError.
+type runtimeSpecError struct{ error }
+
+func (e runtimeSpecError) Unwrap() error { return e.error }
+
 // containerConfig translates a v1.Container into the runtime's container configuration.
 func (w *podWorker) containerConfig(ctx context.Context, pod *corev1.Pod, c corev1.Container, img *image.Image, rootfs string, r *containerRecord) (*oci.ContainerConfig, error) {
 	env, err := w.containerEnv(ctx, pod, c, img.Config.Env)
@@ -277,7 +287,7 @@ func (w *podWorker) containerConfig(ctx context.Context, pod *corev1.Pod, c core
 	lookup := envLookup(env)
 	args := containerArgs(c.Command, c.Args, img.Config.Entrypoint, img.Config.Cmd, lookup)
 	if len(args) == 0 {
-		return nil, fmt.Errorf("no command specified")
+		return nil, runtimeSpecError{errors.New("no command specified")}
 	}
 	cwd := c.WorkingDir
 	if cwd == "" {
@@ -429,7 +439,7 @@ func containerResources(c corev1.Container) oci.Resources {
 func (w *podWorker) containerUser(pod *corev1.Pod, c corev1.Container, img *image.Image, rootfs string) (oci.User, error) {
 	user, err := oci.ResolveUser(rootfs, img.Config.User)
 	if err != nil {
-		return oci.User{}, fmt.Errorf("resolve image user %q: %w", img.Config.User, err)
+		return oci.User{}, runtimeSpecError{fmt.Errorf("resolve image user %q: %w", img.Config.User, err)}
 	}
 	psc := pod.Spec.SecurityContext
 	if psc == nil {

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	resourcehelper "k8s.io/component-helpers/resource"
 	"k8s.io/utils/ptr"
 
 	"github.com/peapod-dev/peapod/internal/runtime/cgroups"
@@ -322,7 +323,32 @@ func (w *podWorker) setUpPodCgroup(pod *corev1.Pod) error {
 	if err := m.Apply(nodeCgroup, w.a.nodeCgroupResources()); err != nil {
 		return err
 	}
+	if err := w.a.applyQoSCgroups(m); err != nil {
+		return err
+	}
 	return m.Apply(podCgroup(pod), podCgroupResources(pod, w.a.cfg.PodMaxPids))
+}
+
+// applyQoSCgroups writes the QoS classes' cpu shares as the kubelet's QoS container manager does:
+// besteffort the minimum, burstable the summed cpu requests of the node's live Burstable pods, so that
+// under contention the classes share the cpu by what their pods asked for.
+func (a *Agent) applyQoSCgroups(m *cgroups.Manager) error {
+	opts := resourcehelper.PodResourcesOptions{SkipPodLevelResources: true}
+	var burstable int64
+	a.mu.Lock()
+	for _, w := range a.workers {
+		p := w.pod
+		live := !w.removed && p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
+		if live && p.Status.QOSClass == corev1.PodQOSBurstable {
+			requests := resourcehelper.PodRequests(p, opts)
+			burstable += requests.Cpu().MilliValue()
+		}
+	}
+	a.mu.Unlock()
+	if err := m.Apply(nodeCgroup+"/besteffort", cgroups.Resources{CPUShares: minShares}); err != nil {
+		return err
+	}
+	return m.Apply(nodeCgroup+"/burstable", cgroups.Resources{CPUShares: milliCPUToShares(burstable)})
 }
 
 // resolvConf is the pod's /etc/resolv.conf. peapod runs no cluster DNS, so ClusterFirst falls back to the
@@ -505,6 +531,16 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, removed bool
 	}
 	if err := w.teardown(ctx, pod); err != nil {
 		w.a.logger.Error("pod teardown incomplete", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+	}
+	if w.cgroupReady {
+		// The pod's requests no longer count for its QoS class.
+		m, err := cgroups.New(cgroupRoot)
+		if err == nil {
+			err = w.a.applyQoSCgroups(m)
+		}
+		if err != nil {
+			w.a.logger.Warn("update QoS cgroups", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+		}
 	}
 	if removed {
 		return

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/peapod-dev/peapod/internal/runtime/cgroups"
 )
@@ -179,5 +180,45 @@ func symlink(t *testing.T, target, link string) {
 	t.Helper()
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestApplyQoSCgroups(t *testing.T) {
+	root := t.TempDir()
+	for _, qos := range []string{"burstable", "besteffort"} {
+		mkdir(t, filepath.Join(root, "cpu/peapod", qos))
+		if err := os.WriteFile(filepath.Join(root, "cpu/peapod", qos, "cpu.shares"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := cgroups.New(root) // a plain directory: the cgroup v1 layout
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := metav1.Now()
+	pod := func(qos corev1.PodQOSClass, phase corev1.PodPhase, deleted bool, cpu string) *podWorker {
+		p := &corev1.Pod{Status: corev1.PodStatus{QOSClass: qos, Phase: phase}}
+		p.Spec.Containers = []corev1.Container{{Resources: res(cpu, "", "", "")}}
+		if deleted {
+			p.DeletionTimestamp = &now
+		}
+		return &podWorker{pod: p}
+	}
+	a := &Agent{workers: map[types.UID]*podWorker{
+		"a": pod(corev1.PodQOSBurstable, corev1.PodRunning, false, "100m"),
+		"b": pod(corev1.PodQOSBurstable, corev1.PodPending, false, "200m"),
+		"c": pod(corev1.PodQOSBurstable, corev1.PodRunning, true, "1"),    // being deleted
+		"d": pod(corev1.PodQOSBurstable, corev1.PodSucceeded, false, "1"), // done
+		"e": pod(corev1.PodQOSGuaranteed, corev1.PodRunning, false, "2"),  // not burstable
+		"f": pod(corev1.PodQOSBestEffort, corev1.PodRunning, false, ""),   // no request
+	}}
+	if err := a.applyQoSCgroups(m); err != nil {
+		t.Fatal(err)
+	}
+	for qos, want := range map[string]string{"burstable": "307", "besteffort": "2"} {
+		data, err := os.ReadFile(filepath.Join(root, "cpu/peapod", qos, "cpu.shares"))
+		if err != nil || string(data) != want {
+			t.Errorf("%s cpu.shares %q (%v), want %s", qos, data, err, want)
+		}
 	}
 }

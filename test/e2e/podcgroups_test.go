@@ -76,6 +76,8 @@ spec:
 			"cpu/" + cgroup + "/cpu.cfs_quota_us":         "-1",       // not every container has a cpu limit
 			"pids/" + cgroup + "/pids.max":                "40",
 			"pids/peapod/pids.max":                        fmt.Sprint(pidMax(t) - 1000),
+			"cpu/peapod/burstable/cpu.shares":             "307", // the only Burstable pod's requests
+			"cpu/peapod/besteffort/cpu.shares":            "2",
 		} {
 			data, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", file))
 			if err != nil {
