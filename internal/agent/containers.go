@@ -123,9 +123,8 @@ func (w *podWorker) createContainer(ctx context.Context, pod *corev1.Pod, c core
 
 // startFailed records a container whose process could not be started as the kubelet shows one under
 // containerd: an instance that terminated with reason StartError and exit code 128, started at the Unix
-// epoch (never),
-// reported while a restart is due as waiting RunContainerError with that instance as the last state, and
-// a Failed event.
+// epoch (never), reported while a restart is due as waiting RunContainerError with that instance as the
+// last state, and a Failed event.
 func (w *podWorker) startFailed(pod *corev1.Pod, c corev1.Container, r *containerRecord, id string, err error) {
 	w.a.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
 	r.id, r.running, r.exited = id, false, true

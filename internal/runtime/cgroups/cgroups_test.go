@@ -183,3 +183,37 @@ func TestApplyHost(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkApplyHost is the cost a pod start pays: one pod cgroup with every limit made on this machine
+// (and removed again, which the timing includes).
+func BenchmarkApplyHost(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("writing cgroups needs root")
+	}
+	m, err := New("/sys/fs/cgroup")
+	if err != nil {
+		b.Skipf("no cgroup file system: %v", err)
+	}
+	parent := fmt.Sprintf("/peapod-cgroups-bench-%d", os.Getpid())
+	controllers := []string{"cpu", "cpuacct", "memory", "pids"}
+	if m.Unified() {
+		controllers = []string{""}
+	}
+	b.Cleanup(func() {
+		for _, c := range controllers {
+			_ = os.Remove(filepath.Join("/sys/fs/cgroup", c, parent))
+		}
+	})
+	r := Resources{CPUShares: 307, CPUQuota: 30000, CPUPeriod: 100000, MemoryLimit: 48 << 20, PidsLimit: 42}
+	for i := 0; b.Loop(); i++ {
+		path := fmt.Sprintf("%s/pod%d", parent, i)
+		if err := m.Apply(path, r); err != nil {
+			b.Fatal(err)
+		}
+		for _, c := range controllers {
+			if err := os.Remove(filepath.Join("/sys/fs/cgroup", c, path)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
