@@ -195,14 +195,12 @@ func (a *Agent) reserved() corev1.ResourceList {
 func (a *Agent) nodeCgroupResources() cgroups.Resources {
 	f := a.facts
 	reserved := a.reserved()
-	r := cgroups.Resources{
+	pids := reserved[resourcePID]
+	return cgroups.Resources{
 		CPUShares:   milliCPUToShares(max(0, f.milliCPU-reserved.Cpu().MilliValue())),
 		MemoryLimit: max(1, f.memoryBytes-reserved.Memory().Value()),
+		PidsLimit:   max(1, f.pidMax-pids.Value()),
 	}
-	if pids := reserved[resourcePID]; !pids.IsZero() {
-		r.PidsLimit = max(1, f.pidMax-pids.Value())
-	}
-	return r
 }
 
 // registerNode creates the Node, or takes over an existing one of the same name (a restart), and posts

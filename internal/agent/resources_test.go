@@ -98,12 +98,12 @@ func TestNodeAllocatable(t *testing.T) {
 		shares                 uint64
 		memoryLimit, pidsLimit int64
 	}{
-		{name: "no reserves: allocatable is capacity", cpu: "2", memory: "4Gi", storage: "20Gi", shares: 2048, memoryLimit: 4 * gi},
+		{name: "no reserves: allocatable is capacity", cpu: "2", memory: "4Gi", storage: "20Gi", shares: 2048, memoryLimit: 4 * gi, pidsLimit: 32768},
 		{name: "system and kube reserves add up",
 			system: list("cpu", "100m", "memory", "256Mi", "pid", "1000", "ephemeral-storage", "1Gi"),
 			kube:   list("cpu", "400m", "memory", "256Mi", "pid", "768"),
 			cpu:    "1500m", memory: "3584Mi", storage: "19Gi", shares: 1536, memoryLimit: 3584 << 20, pidsLimit: 31000},
-		{name: "a reserve larger than capacity leaves zero", system: list("cpu", "3"), cpu: "0", memory: "4Gi", storage: "20Gi", shares: 2, memoryLimit: 4 * gi},
+		{name: "a reserve larger than capacity leaves zero", system: list("cpu", "3"), cpu: "0", memory: "4Gi", storage: "20Gi", shares: 2, memoryLimit: 4 * gi, pidsLimit: 32768},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := &Agent{cfg: Config{MaxPods: 110, SystemReserved: tc.system, KubeReserved: tc.kube}, facts: facts}
