@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -68,12 +70,37 @@ func (w *podWorker) dueForRestart(ctx context.Context, pod *corev1.Pod, c corev1
 	if r.id != "" {
 		if err := w.shim.DeleteContainer(ctx, r.id, true); err != nil {
 			w.a.logger.Warn("remove ended container", "pod", pod.Name, "container", c.Name, "err", err)
+		} else {
+			w.removeEnded(ctx, pod, c, r)
 		}
 	}
 	r.id = ""
 	r.restartCount++
 	r.waitingReason, r.waitingMessage = "", ""
 	return true
+}
+
+// removeEnded frees what the ended instance r.id held once the runtime deleted it, as the kubelet's
+// container garbage collection does for a dead container: its root filesystem (an overlay mount), its
+// bundle and termination-message file, and the log of the instance before it (only the previous one is
+// kept, for --previous). Without this, every restart of a crash-looping container left a mount behind.
+func (w *podWorker) removeEnded(ctx context.Context, pod *corev1.Pod, c corev1.Container, r *containerRecord) {
+	id := r.id
+	if err := w.a.snaps.Remove(ctx, id); err != nil {
+		w.a.logger.Warn("remove ended container's root filesystem", "pod", pod.Name, "container", c.Name, "err", err)
+	} else {
+		r.ids = slices.DeleteFunc(r.ids, func(s string) bool { return s == id })
+	}
+	// The bundle's path as createContainer lays it out.
+	if err := os.RemoveAll(filepath.Join(w.runDir, "bundles", id)); err != nil {
+		w.a.logger.Warn("remove ended container's bundle", "pod", pod.Name, "container", c.Name, "err", err)
+	}
+	if r.terminationMessagePath != "" { // already read into the last state's message
+		_ = os.Remove(r.terminationMessagePath)
+	}
+	if r.restartCount > 0 {
+		_ = os.Remove(w.a.containerLogPath(pod, c.Name, int(r.restartCount)-1))
+	}
 }
 
 // nextCrashDelay is the back-off before restarting a container that ended after running for ran, given the

@@ -1,10 +1,21 @@
 package agent
 
 import (
+	"errors"
+	"io/fs"
+	"log/slog"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/peapod-dev/peapod/internal/runtime/snapshot"
 )
 
 func TestCrashBackoffSequence(t *testing.T) {
@@ -83,5 +94,61 @@ func TestWithDefaultsMaxContainerRestartPeriod(t *testing.T) {
 				t.Errorf("WithDefaults(%v) = %v, want %v", tt.in, cfg.MaxContainerRestartPeriod, tt.want)
 			}
 		})
+	}
+}
+
+// A restart frees what the ended instance held: without it every restart of a crash-looping container left
+// its root filesystem (an overlay mount), bundle, termination-message file and log behind until the pod went.
+func TestRemoveEndedFreesTheInstance(t *testing.T) {
+	tmp := t.TempDir()
+	snaps, err := snapshot.New(filepath.Join(tmp, "snapshots"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Agent{cfg: Config{DataDir: tmp}, snaps: snaps, logger: slog.New(slog.DiscardHandler)}
+	w := &podWorker{a: a, runDir: filepath.Join(tmp, "run")}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "uid"}}
+	c := corev1.Container{Name: "c"}
+	const older, ended = "older", "ended"
+	termLog := filepath.Join(tmp, "termination-log-2")
+	r := &containerRecord{id: ended, ids: []string{older, ended}, restartCount: 2, terminationMessagePath: termLog}
+	mkdir := func(path string) string {
+		if err := os.MkdirAll(path, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	touch := func(path string) string {
+		mkdir(filepath.Dir(path))
+		if err := os.WriteFile(path, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	gone := []string{
+		mkdir(filepath.Join(tmp, "snapshots", ended, "rootfs")),
+		touch(filepath.Join(w.runDir, "bundles", ended, "config.json")),
+		touch(termLog),
+		touch(a.containerLogPath(pod, c.Name, 1)), // the one before the previous
+	}
+	kept := []string{
+		mkdir(filepath.Join(tmp, "snapshots", older, "rootfs")), // not this restart's to free
+		touch(a.containerLogPath(pod, c.Name, 2)),               // the ended instance's: --previous reads it
+	}
+
+	w.removeEnded(t.Context(), pod, c, r)
+
+	for _, p := range gone {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: still there (%v)", p, err)
+		}
+	}
+	for _, p := range kept {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s: %v, want it kept", p, err)
+		}
+	}
+	if !slices.Equal(r.ids, []string{older}) {
+		t.Errorf("ids %v, want [%s]: the freed snapshot must not be removed again at teardown", r.ids, older)
 	}
 }
