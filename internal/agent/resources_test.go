@@ -222,3 +222,36 @@ func TestApplyQoSCgroups(t *testing.T) {
 		}
 	}
 }
+
+// TestStartErrorStatus: a failed start's instance is the last state while the container waits for its
+// restart, and the state itself when no restart is wanted.
+func TestStartErrorStatus(t *testing.T) {
+	ended := &corev1.ContainerStateTerminated{ExitCode: 128, Reason: "StartError", Message: "exec failed"}
+	for _, tc := range []struct {
+		name            string
+		waiting         string
+		state, previous string
+	}{
+		{"restart due", "RunContainerError", "waiting RunContainerError", "StartError"},
+		{"no restart", "", "terminated StartError", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &containerRecord{id: "c1", terminated: ended, exited: true, waitingReason: tc.waiting}
+			st := containerStatus(corev1.Container{Name: "main"}, r, containerIDPrefix)
+			state := ""
+			switch {
+			case st.State.Waiting != nil:
+				state = "waiting " + st.State.Waiting.Reason
+			case st.State.Terminated != nil:
+				state = "terminated " + st.State.Terminated.Reason
+			}
+			previous := ""
+			if st.LastTerminationState.Terminated != nil {
+				previous = st.LastTerminationState.Terminated.Reason
+			}
+			if state != tc.state || previous != tc.previous {
+				t.Errorf("state %q, last state %q; want %q, %q", state, previous, tc.state, tc.previous)
+			}
+		})
+	}
+}
