@@ -455,6 +455,7 @@ func (s *server) waitRestarts(ctx context.Context, n int, deadline time.Time) (i
 // sample is one look at the server and the host.
 type sample struct {
 	goroutines, fds, rssKiB, anonKiB, heapKiB    int
+	storeKiB                                     int
 	podProcs                                     int
 	procs, shims, runcs                          int
 	mounts, cgroups, snapshots, bundles, zombies int
@@ -483,6 +484,7 @@ func metrics() []metric {
 		{"server open fds (/proc/PID/fd)", func(s sample) int { return s.fds }, fixed(5), "", true, false},
 		{"server RSS", func(s sample) int { return s.rssKiB }, fixed(4096), "KiB", false, false},
 		{"  of which anonymous (RssAnon)", func(s sample) int { return s.anonKiB }, fixed(4096), "KiB", false, false},
+		{"  of which the data directory's files mapped (the store's bbolt file)", func(s sample) int { return s.storeKiB }, fixed(4096), "KiB", false, false},
 		{"server live heap after a GC (pprof heap?gc=1, HeapAlloc)", func(s sample) int { return s.heapKiB }, fixed(1024), "KiB", false, false},
 		{"host processes (/proc/[0-9]*, includes other users')", func(s sample) int { return s.procs }, perPod(2), "", false, false},
 		{"  processes of the node: server, shims and below", func(s sample) int { return s.podProcs }, perPod(2), "", true, false},
@@ -516,7 +518,7 @@ func (s *server) sampleSteady(ctx context.Context) (sample, error) {
 		}
 		best = sample{
 			goroutines: min(best.goroutines, smp.goroutines), fds: min(best.fds, smp.fds), rssKiB: min(best.rssKiB, smp.rssKiB),
-			anonKiB: min(best.anonKiB, smp.anonKiB), heapKiB: min(best.heapKiB, smp.heapKiB), podProcs: min(best.podProcs, smp.podProcs),
+			anonKiB: min(best.anonKiB, smp.anonKiB), storeKiB: min(best.storeKiB, smp.storeKiB), heapKiB: min(best.heapKiB, smp.heapKiB), podProcs: min(best.podProcs, smp.podProcs),
 			procs: min(best.procs, smp.procs), shims: min(best.shims, smp.shims), runcs: min(best.runcs, smp.runcs),
 			mounts: min(best.mounts, smp.mounts), cgroups: min(best.cgroups, smp.cgroups),
 			snapshots: min(best.snapshots, smp.snapshots), bundles: min(best.bundles, smp.bundles), zombies: min(best.zombies, smp.zombies),
@@ -539,6 +541,9 @@ func (s *server) sample(ctx context.Context) (sample, error) {
 	}
 	smp.fds = len(fds)
 	if smp.rssKiB, smp.anonKiB, err = rss(pid); err != nil {
+		return smp, err
+	}
+	if smp.storeKiB, err = mappedKiB(pid, s.dataDir); err != nil {
 		return smp, err
 	}
 	if smp.heapKiB, err = s.liveHeap(ctx); err != nil {
@@ -889,6 +894,27 @@ func leftovers(dataDir string) []string {
 		left = append(left, "link "+bridge)
 	}
 	return left
+}
+
+// mappedKiB sums the resident pages of a process's mappings of files under dir.
+func mappedKiB(pid int, dir string) (int, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return 0, err
+	}
+	total, inDir := 0, false
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		switch {
+		case len(fields) >= 5 && strings.Contains(fields[0], "-"):
+			// A mapping's header: address perms offset dev inode [path].
+			inDir = len(fields) >= 6 && strings.HasPrefix(fields[5], dir+"/")
+		case inDir && len(fields) == 3 && fields[0] == "Rss:":
+			kib, _ := strconv.Atoi(fields[1])
+			total += kib
+		}
+	}
+	return total, nil
 }
 
 // rss is a process's VmRSS and RssAnon (KiB).
