@@ -150,11 +150,11 @@ func run(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
-	first, timed, err := srv.latency(ctx, ref, o.latency)
+	immediate, timed, err := srv.latency(ctx, ref, o.latency)
 	if err != nil {
 		return fmt.Errorf("restart latency: %w", err)
 	}
-	printLatency(first, timed, o)
+	printLatency(immediate, timed, o)
 	leak, err := srv.leakCheck(ctx, ref, o)
 	if err != nil {
 		return fmt.Errorf("leak check: %w", err)
@@ -218,12 +218,13 @@ type restart struct {
 
 // latency restarts one crash-looping container until n restarts have waited the back-off, collecting every
 // instance from the shim while it waits out its back-off (the agent deletes it only at the next restart),
-// then reads the logs. The first restart is immediate; it is timed too when its instance was seen.
-func (s *server) latency(ctx context.Context, image string, n int) (first *restart, timed []restart, err error) {
+// then reads the logs. The first restart is immediate and its instance gone from the shim at once: it is
+// timed from the logs alone, the first instance's last output to the second's first.
+func (s *server) latency(ctx context.Context, image string, n int) (immediate time.Duration, timed []restart, err error) {
 	pods := s.client.CoreV1().Pods(namespace)
 	pod, err := pods.Create(ctx, crashPod("latency", image), metav1.CreateOptions{})
 	if err != nil {
-		return nil, nil, err
+		return 0, nil, err
 	}
 	podRun := filepath.Join(runDir, "pods", string(pod.UID))
 	client := shim.NewClient(podRun)
@@ -232,7 +233,11 @@ func (s *server) latency(ctx context.Context, image string, n int) (first *resta
 		in := byLog[logPath(s.dataDir, pod, i)]
 		return !in.finished.IsZero() && !in.specWritten.IsZero() && !in.firstLine.IsZero()
 	}
+	var firstExit time.Time // the first instance's last output
 	complete := func() bool {
+		if firstExit.IsZero() {
+			return false
+		}
 		for i := 1; i <= n+1; i++ {
 			if !seen(i) {
 				return false
@@ -242,12 +247,18 @@ func (s *server) latency(ctx context.Context, image string, n int) (first *resta
 	}
 	for deadline := time.Now().Add(time.Duration(n+5) * 5 * time.Second); !complete(); {
 		if time.Now().After(deadline) {
-			return nil, nil, fmt.Errorf("%d restarts not seen within %d s", n, (n+5)*5)
+			return 0, nil, fmt.Errorf("%d restarts not seen within %d s", n, (n+5)*5)
 		}
 		select {
 		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+			return 0, nil, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
+		}
+		if firstExit.IsZero() {
+			// Kept until the second restart removes it (the agent keeps only the previous log).
+			if _, last, err := logTimes(logPath(s.dataDir, pod, 0)); err == nil {
+				firstExit = last
+			}
 		}
 		st, err := client.State(ctx)
 		if err != nil {
@@ -262,7 +273,7 @@ func (s *server) latency(ctx context.Context, image string, n int) (first *resta
 			// Read now: the agent keeps only the previous instance's log.
 			if !in.finished.IsZero() && in.firstLine.IsZero() {
 				if in.firstLine, in.lastLine, err = logTimes(c.LogPath); err != nil {
-					return nil, nil, err
+					return 0, nil, err
 				}
 			}
 			byLog[c.LogPath] = in
@@ -272,10 +283,8 @@ func (s *server) latency(ctx context.Context, image string, n int) (first *resta
 	for i := 0; i <= n+1; i++ {
 		in := byLog[logPath(s.dataDir, pod, i)]
 		switch {
-		case i == 1 && seen(0):
-			// The first restart is immediate: it begins when the shim reaped the exit.
-			r := timeline(prev, in, 0)
-			first = &r
+		case i == 1:
+			immediate = in.firstLine.Sub(firstExit)
 		case i >= 2:
 			// Every later one waits the capped back-off from the shim's exit time, which the agent counts from.
 			timed = append(timed, timeline(prev, in, backoffCap))
@@ -283,9 +292,9 @@ func (s *server) latency(ctx context.Context, image string, n int) (first *resta
 		prev = in
 	}
 	if err := deletePods(ctx, s.client, []string{"latency"}); err != nil {
-		return nil, nil, err
+		return 0, nil, err
 	}
-	return first, timed, nil
+	return immediate, timed, nil
 }
 
 // timeline is the restart from instance prev to next after the given back-off.
@@ -336,7 +345,7 @@ func logTimes(path string) (first, last time.Time, err error) {
 	return first, last, sc.Err()
 }
 
-func printLatency(first *restart, rest []restart, o options) {
+func printLatency(immediate time.Duration, rest []restart, o options) {
 	part := func(f func(restart) time.Duration) (p50, p99, maxd time.Duration) {
 		ds := make([]time.Duration, len(rest))
 		for i, r := range rest {
@@ -364,9 +373,7 @@ func printLatency(first *restart, rest []restart, o options) {
 		a, b, c := part(p.f)
 		rows = append(rows, []string{"  of which " + p.what + ", p50 / p99 / max", ms(a) + " / " + ms(b) + " / " + ms(c), ""})
 	}
-	if first != nil {
-		rows = append(rows, []string{"first restart (immediate, no back-off): exit reaped to first output", ms(first.total), ""})
-	}
+	rows = append(rows, []string{"first restart (immediate, no back-off): last output to the next instance's first", ms(immediate), ""})
 	printTable([]string{"Measure", "Result", "Target"}, rows, o.markdown)
 }
 
