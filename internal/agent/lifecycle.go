@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/peapod-dev/peapod/internal/crilog"
+	"github.com/peapod-dev/peapod/internal/runtime/shim"
 )
 
 // The kubelet's container restart back-off: the first restart is immediate, then 10 s doubling to 300 s
@@ -68,7 +70,8 @@ func (w *podWorker) dueForRestart(ctx context.Context, pod *corev1.Pod, c corev1
 	}
 	// A new instance: the old container goes (its log stays for --previous), the count goes up.
 	if r.id != "" {
-		if err := w.shim.DeleteContainer(ctx, r.id, true); err != nil {
+		// A container whose runtime create failed (StartError) never reached the shim: nothing to delete.
+		if err := w.shim.DeleteContainer(ctx, r.id, true); err != nil && !errors.Is(err, shim.ErrNotFound) {
 			w.a.logger.Warn("remove ended container", "pod", pod.Name, "container", c.Name, "err", err)
 		} else {
 			w.removeEnded(ctx, pod, c, r)
