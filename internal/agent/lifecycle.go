@@ -68,13 +68,13 @@ func (w *podWorker) dueForRestart(ctx context.Context, pod *corev1.Pod, c corev1
 		w.wakeAt(r.restartAt)
 		return false
 	}
-	// A new instance: the old container goes (its log stays for --previous), the count goes up.
+	// A new instance, the count goes up. The old one is freed once the new one has started (freeEnded), as
+	// the kubelet leaves dead containers to its garbage collection: deleting it first made every restart
+	// ~10 ms later.
 	if r.id != "" {
-		// A container whose runtime create failed (StartError) never reached the shim: nothing to delete.
-		if err := w.shim.DeleteContainer(ctx, r.id, true); err != nil && !errors.Is(err, shim.ErrNotFound) {
-			w.a.logger.Warn("remove ended container", "pod", pod.Name, "container", c.Name, "err", err)
-		} else {
-			w.removeEnded(ctx, pod, c, r)
+		r.ended = &endedInstance{id: r.id, terminationMessagePath: r.terminationMessagePath}
+		if r.restartCount > 0 { // the instance before the ended one: only the previous log is kept
+			r.ended.olderLog = w.a.containerLogPath(pod, c.Name, int(r.restartCount)-1)
 		}
 	}
 	r.id = ""
@@ -83,26 +83,49 @@ func (w *podWorker) dueForRestart(ctx context.Context, pod *corev1.Pod, c corev1
 	return true
 }
 
-// removeEnded frees what the ended instance r.id held once the runtime deleted it, as the kubelet's
-// container garbage collection does for a dead container: its root filesystem (an overlay mount), its
-// bundle and termination-message file, and the log of the instance before it (only the previous one is
-// kept, for --previous). Without this, every restart of a crash-looping container left a mount behind.
-func (w *podWorker) removeEnded(ctx context.Context, pod *corev1.Pod, c corev1.Container, r *containerRecord) {
-	id := r.id
-	if err := w.a.snaps.Remove(ctx, id); err != nil {
+// endedInstance is a container instance a restart replaced, still to be freed.
+type endedInstance struct {
+	id                     string
+	terminationMessagePath string // already read into the last state's message
+	olderLog               string // the log of the instance before it, if any
+}
+
+// freeEnded frees what the instance a restart replaced held, as the kubelet's container garbage collection does
+// for a dead container: the runtime's container, its root filesystem (an overlay mount), bundle and
+// termination-message file, and the log of the instance before it (its own log stays, for --previous). Without
+// this, every restart of a crash-looping container left a mount behind. An instance not freed when the agent
+// stops is freed with the pod, which keeps its snapshot in ids.
+func (w *podWorker) freeEnded(ctx context.Context, pod *corev1.Pod, c corev1.Container, r *containerRecord) {
+	ended := r.ended
+	if ended == nil {
+		return
+	}
+	r.ended = nil
+	// A container whose runtime create failed (StartError) never reached the shim: nothing to delete.
+	if err := w.shim.DeleteContainer(ctx, ended.id, true); err != nil && !errors.Is(err, shim.ErrNotFound) {
+		w.a.logger.Warn("remove ended container", "pod", pod.Name, "container", c.Name, "err", err)
+		return
+	}
+	w.removeEndedFiles(ctx, pod, c, r, ended)
+}
+
+// removeEndedFiles frees the ended instance's root filesystem, bundle, termination-message file and the log
+// before it, once the runtime has deleted the container.
+func (w *podWorker) removeEndedFiles(ctx context.Context, pod *corev1.Pod, c corev1.Container, r *containerRecord, ended *endedInstance) {
+	if err := w.a.snaps.Remove(ctx, ended.id); err != nil {
 		w.a.logger.Warn("remove ended container's root filesystem", "pod", pod.Name, "container", c.Name, "err", err)
 	} else {
-		r.ids = slices.DeleteFunc(r.ids, func(s string) bool { return s == id })
+		r.ids = slices.DeleteFunc(r.ids, func(s string) bool { return s == ended.id })
 	}
 	// The bundle's path as createContainer lays it out.
-	if err := os.RemoveAll(filepath.Join(w.runDir, "bundles", id)); err != nil {
+	if err := os.RemoveAll(filepath.Join(w.runDir, "bundles", ended.id)); err != nil {
 		w.a.logger.Warn("remove ended container's bundle", "pod", pod.Name, "container", c.Name, "err", err)
 	}
-	if r.terminationMessagePath != "" { // already read into the last state's message
-		_ = os.Remove(r.terminationMessagePath)
+	if ended.terminationMessagePath != "" {
+		_ = os.Remove(ended.terminationMessagePath)
 	}
-	if r.restartCount > 0 {
-		_ = os.Remove(w.a.containerLogPath(pod, c.Name, int(r.restartCount)-1))
+	if ended.olderLog != "" {
+		_ = os.Remove(ended.olderLog)
 	}
 }
 

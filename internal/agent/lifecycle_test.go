@@ -111,7 +111,8 @@ func TestRemoveEndedFreesTheInstance(t *testing.T) {
 	c := corev1.Container{Name: "c"}
 	const older, ended = "older", "ended"
 	termLog := filepath.Join(tmp, "termination-log-2")
-	r := &containerRecord{id: ended, ids: []string{older, ended}, restartCount: 2, terminationMessagePath: termLog}
+	r := &containerRecord{ids: []string{older, ended}, restartCount: 3}
+	instance := &endedInstance{id: ended, terminationMessagePath: termLog, olderLog: a.containerLogPath(pod, c.Name, 1)}
 	mkdir := func(path string) string {
 		if err := os.MkdirAll(path, 0o755); err != nil {
 			t.Fatal(err)
@@ -136,7 +137,7 @@ func TestRemoveEndedFreesTheInstance(t *testing.T) {
 		touch(a.containerLogPath(pod, c.Name, 2)),               // the ended instance's: --previous reads it
 	}
 
-	w.removeEnded(t.Context(), pod, c, r)
+	w.removeEndedFiles(t.Context(), pod, c, r, instance)
 
 	for _, p := range gone {
 		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
@@ -150,5 +151,27 @@ func TestRemoveEndedFreesTheInstance(t *testing.T) {
 	}
 	if !slices.Equal(r.ids, []string{older}) {
 		t.Errorf("ids %v, want [%s]: the freed snapshot must not be removed again at teardown", r.ids, older)
+	}
+}
+
+// A restart hands the ended instance over to be freed after the new one starts, instead of deleting it first
+// (the shim is nil here: a delete would panic).
+func TestDueForRestartDefersFreeingTheEndedInstance(t *testing.T) {
+	a := &Agent{cfg: Config{DataDir: t.TempDir(), MaxContainerRestartPeriod: 300 * time.Second}}
+	w := &podWorker{a: a}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "uid"}}
+	c := corev1.Container{Name: "c"}
+	ended := time.Now().Add(-time.Second)
+	r := &containerRecord{id: "first", restartCount: 1, terminationMessagePath: "/t/termination-log-1",
+		terminated: &corev1.ContainerStateTerminated{ExitCode: 1, StartedAt: metav1.NewTime(ended), FinishedAt: metav1.NewTime(ended)}}
+	if !w.dueForRestart(t.Context(), pod, c, r) {
+		t.Fatal("the first restart is immediate")
+	}
+	want := &endedInstance{id: "first", terminationMessagePath: "/t/termination-log-1", olderLog: a.containerLogPath(pod, c.Name, 0)}
+	if r.ended == nil || *r.ended != *want {
+		t.Errorf("ended %+v, want %+v", r.ended, want)
+	}
+	if r.id != "" || r.restartCount != 2 {
+		t.Errorf("id %q restartCount %d, want a new instance numbered 2", r.id, r.restartCount)
 	}
 }

@@ -214,6 +214,7 @@ func (w *podWorker) advance(ctx context.Context, pod *corev1.Pod) error {
 			}
 		}
 		w.startContainer(ctx, pod, c, r)
+		w.freeEnded(ctx, pod, c, r)
 		return nil
 	}
 	var toStart []corev1.Container
@@ -237,6 +238,9 @@ func (w *podWorker) advance(ctx context.Context, pod *corev1.Pod) error {
 		}
 	}
 	w.startContainers(ctx, pod, toStart, records)
+	for i, c := range toStart {
+		w.freeEnded(ctx, pod, c, records[i])
+	}
 	return nil
 }
 

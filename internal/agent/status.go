@@ -30,6 +30,8 @@ type containerRecord struct {
 
 	// ids are every runtime container (and snapshot) created for this container, for teardown.
 	ids []string
+	// ended is the instance a restart replaced, freed once the new one has started.
+	ended *endedInstance
 	// terminationMessagePath is the host file behind the container's terminationMessagePath.
 	terminationMessagePath string
 	// crashDelay is the restart back-off last applied (-1: the immediate first restart); restartAt is
