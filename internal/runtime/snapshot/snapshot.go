@@ -96,7 +96,11 @@ func (s *Snapshotter) Prepare(ctx context.Context, id string, lowerDirs []string
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("snapshot %s: %w", id, err)
 	}
-	for _, d := range []string{"upper", "work", "rootfs", "empty"} {
+	dirs := []string{"upper", "work", "rootfs"}
+	if len(lowerDirs) == 0 {
+		dirs = append(dirs, "empty") // overlayfs needs one lower layer
+	}
+	for _, d := range dirs {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return "", fmt.Errorf("snapshot %s: %w", id, err)
 		}
@@ -113,7 +117,7 @@ func (s *Snapshotter) Prepare(ctx context.Context, id string, lowerDirs []string
 		lowers = append(lowers, rel)
 	}
 	if len(lowers) == 0 {
-		lowers = []string{"empty"} // overlayfs needs one lower layer
+		lowers = []string{"empty"}
 	}
 	if err := inDir(dir, func() error { return mountOverlay(lowers, "upper", "work", rootfs) }); err != nil {
 		return "", fmt.Errorf("snapshot %s: %w", id, err)
