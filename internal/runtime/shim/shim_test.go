@@ -596,6 +596,12 @@ func TestPauseReapsAndStops(t *testing.T) {
 			t.Fatal(err)
 		}
 		if st.Sandbox.PauseExited {
+			// Its namespaces, which containers join through /proc/<pid>/ns, are gone: a create must not run.
+			bundle := p.bundle(t, "late", oci.ContainerConfig{Args: []string{"true"}})
+			err := p.client.CreateContainer(context.Background(), "late", shim.CreateRequest{Bundle: bundle, LogPath: p.logPath("late")})
+			if err == nil || !strings.Contains(err.Error(), "infra process has exited") {
+				t.Errorf("create after the pause exited: %v, want refused", err)
+			}
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
