@@ -209,7 +209,7 @@ type instance struct {
 // restart is one restart's timeline, each part from the end of the previous one.
 type restart struct {
 	total      time.Duration // back-off end to the new instance's first output
-	agent      time.Duration // back-off end to the spec written: wake-up, old container deleted, rootfs, spec
+	agent      time.Duration // back-off end to the spec written: wake-up, new rootfs, spec (the old instance is freed after the start)
 	create     time.Duration // spec written to the shim's create done: runc create
 	between    time.Duration // create done to start asked: the agent between the two calls
 	start      time.Duration // start asked to the first output: runc start and the exec of the command
@@ -364,7 +364,7 @@ func printLatency(immediate time.Duration, rest []restart, o options) {
 		what string
 		f    func(restart) time.Duration
 	}{
-		{"agent: wake-up, old container deleted, root filesystem and spec (±4 ms: file time)", func(r restart) time.Duration { return r.agent }},
+		{"agent: wake-up, new root filesystem and spec (±4 ms: file time)", func(r restart) time.Duration { return r.agent }},
 		{"runc create (from the spec written to the shim's create done)", func(r restart) time.Duration { return r.create }},
 		{"agent between create and start", func(r restart) time.Duration { return r.between }},
 		{"runc start to the container's first output", func(r restart) time.Duration { return r.start }},
