@@ -11,14 +11,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"flag"
 	"fmt"
-	"io"
-	"log"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,19 +20,15 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
+	"github.com/peapod-dev/peapod/hack/internal/benchnode"
 	"github.com/peapod-dev/peapod/internal/runtime/image/imagetest"
 )
 
@@ -104,34 +94,29 @@ func run(ctx context.Context, o options) ([]row, error) {
 	}
 	if o.bin == "" {
 		o.bin = filepath.Join(work, "bin")
-		build := exec.CommandContext(ctx, "go", "build", "-o", o.bin+"/", "./cmd/peapod", "./cmd/peapod-shim")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return nil, fmt.Errorf("go build (run from the repository root): %w", err)
+		if err := benchnode.Build(ctx, o.bin); err != nil {
+			return nil, err
 		}
 	}
-	img, err := imagetest.BusyboxImage()
+	ref, stopRegistry, err := benchnode.PushBusybox(ctx)
 	if err != nil {
 		return nil, err
 	}
-	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer reg.Close()
-	host := strings.TrimPrefix(reg.URL, "http://")
-	ref := host + "/busybox:latest"
-	tag, err := name.NewTag(ref, name.Insecure)
-	if err != nil {
-		return nil, err
-	}
-	if err := remote.Write(tag, img, remote.WithContext(ctx)); err != nil {
-		return nil, fmt.Errorf("push busybox: %w", err)
-	}
+	defer stopRegistry()
 
-	srv, err := startServer(ctx, o, work)
+	// The benchmark's node network, apart from the host's and the e2e tests'.
+	network := benchnode.Network{Bridge: "ppbench0", NFTable: "peapod-bench", ClusterCIDR: "10.244.208.0/22",
+		PodCIDR: "10.244.208.0/24", RunDir: "/run/ppbench"}
+	srv, err := benchnode.Start(ctx, o.bin, o.runtime, work, network, "--max-pods", "250")
 	if err != nil {
 		return nil, err
 	}
-	defer srv.stop()
-	client := srv.client
+	defer func() {
+		srv.Stop()
+		network.Remove()
+		_ = os.RemoveAll(network.RunDir)
+	}()
+	client := srv.Client
 	ns := "bench"
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return nil, err
@@ -226,7 +211,7 @@ func run(ctx context.Context, o options) ([]row, error) {
 
 	// Memory at steady state: after the agent's resyncs, not right after start-up.
 	time.Sleep(25 * time.Second)
-	rss, err := rssKiB(srv.cmd.Process.Pid)
+	rss, _, err := benchnode.RSS(srv.Cmd.Process.Pid)
 	if err != nil {
 		return rows, err
 	}
@@ -245,7 +230,7 @@ func run(ctx context.Context, o options) ([]row, error) {
 			fmt.Sprintf("%d mounts, %d KiB", bytes.Count(mounts, []byte("\n")), len(mounts)/1024), ""})
 	}
 
-	took, pods, err := srv.killAndTakeOver(ctx)
+	took, pods, err := killAndTakeOver(ctx, srv)
 	if err != nil {
 		return rows, fmt.Errorf("restart: %w", err)
 	}
@@ -364,38 +349,19 @@ func deleteAndWait(ctx context.Context, client kubernetes.Interface, ns string, 
 	return nil
 }
 
-type server struct {
-	cmd     *exec.Cmd
-	client  kubernetes.Interface
-	done    chan struct{}
-	logPath string
-}
-
 // killAndTakeOver kills the server (-9) with its pods running, starts it again on the same data and
 // reports how long its agent took to take the running pods over, from its own log line.
-func (s *server) killAndTakeOver(ctx context.Context) (time.Duration, int, error) {
-	_ = s.cmd.Process.Kill()
-	<-s.done
-	info, err := os.Stat(s.logPath)
+func killAndTakeOver(ctx context.Context, s *benchnode.Server) (time.Duration, int, error) {
+	info, err := os.Stat(s.LogPath)
 	if err != nil {
 		return 0, 0, err
 	}
-	logf, err := os.OpenFile(s.logPath, os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
+	if err := s.Kill9AndRestart(); err != nil {
 		return 0, 0, err
 	}
-	defer logf.Close()
-	cmd := exec.Command(s.cmd.Path, s.cmd.Args[1:]...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return 0, 0, err
-	}
-	s.cmd, s.done = cmd, make(chan struct{})
-	go func() { _ = cmd.Wait(); close(s.done) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		data, _ := os.ReadFile(s.logPath)
+		data, _ := os.ReadFile(s.LogPath)
 		if int64(len(data)) > info.Size() {
 			for _, line := range strings.Split(string(data[info.Size():]), "\n") {
 				if !strings.Contains(line, "pods taken over") {
@@ -417,101 +383,6 @@ func (s *server) killAndTakeOver(ctx context.Context) (time.Duration, int, error
 		time.Sleep(50 * time.Millisecond)
 	}
 	return 0, 0, fmt.Errorf("no takeover reported within 60s")
-}
-
-func startServer(ctx context.Context, o options, work string) (*server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	kubeletLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	_, kubeletPort, _ := net.SplitHostPort(kubeletLn.Addr().String())
-	kubeletLn.Close()
-	data := filepath.Join(work, "data")
-	cmd := exec.Command(filepath.Join(o.bin, "peapod"), "server", "--data-dir", data, "--listen", addr,
-		"--node-ip", "127.0.0.1", "--runtime", o.runtime, "--bridge", "ppbench0", "--nft-table", "peapod-bench",
-		"--cluster-cidr", "10.244.208.0/22", "--pod-cidr", "10.244.208.0/24", "--max-pods", "250",
-		"--kubelet-port", kubeletPort, "--run-dir", benchRunDir)
-	logPath := filepath.Join(work, "server.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &server{cmd: cmd, done: make(chan struct{}), logPath: logPath}
-	go func() { _ = cmd.Wait(); close(s.done) }()
-	probe := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := probe.Get("https://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, fmt.Errorf("server not ready")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(data, "kubeconfig.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	cfg.QPS, cfg.Burst = 1000, 1000
-	if s.client, err = kubernetes.NewForConfig(cfg); err != nil {
-		return nil, err
-	}
-	// Wait for the node.
-	for i := 0; i < 300; i++ {
-		if n, err := s.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil && len(n.Items) > 0 {
-			return s, nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	s.stop()
-	return nil, fmt.Errorf("no node registered")
-}
-
-func (s *server) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
-	_ = exec.Command("ip", "link", "del", "ppbench0").Run()
-	_ = exec.Command("nft", "delete", "table", "ip", "peapod-bench").Run()
-	_ = exec.Command("ip", "route", "del", "unreachable", "10.244.208.0/22").Run()
-	_ = os.RemoveAll(benchRunDir)
-}
-
-// benchRunDir holds the benchmark agent's shim sockets (short: unix socket paths).
-const benchRunDir = "/run/ppbench"
-
-func rssKiB(pid int) (int, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			return strconv.Atoi(strings.Fields(v)[0])
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS")
 }
 
 // perPodPSS sums the PSS (KiB) of every peapod-shim serve and pause process.

@@ -17,38 +17,32 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"io/fs"
-	"log"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
-	"github.com/peapod-dev/peapod/internal/runtime/image/imagetest"
+	"github.com/peapod-dev/peapod/hack/internal/benchnode"
 	"github.com/peapod-dev/peapod/internal/runtime/shim"
 )
+
+// nodeNetwork is the node network the benchmark's server runs on.
+func nodeNetwork() benchnode.Network {
+	return benchnode.Network{Bridge: bridge, NFTable: nftTable, ClusterCIDR: clusterCIDR, PodCIDR: podCIDR, RunDir: runDir}
+}
 
 // The benchmark's own node network and directories, apart from peapod's defaults, bench-pods' and the e2e tests'.
 const (
@@ -120,29 +114,28 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	if o.bin == "" {
 		o.bin = filepath.Join(work, "bin")
-		build := exec.CommandContext(ctx, "go", "build", "-o", o.bin+"/", "./cmd/peapod", "./cmd/peapod-shim")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("go build (run from the repository root): %w", err)
+		if err := benchnode.Build(ctx, o.bin); err != nil {
+			return err
 		}
 	}
-	ref, stopRegistry, err := pushBusybox(ctx)
+	ref, stopRegistry, err := benchnode.PushBusybox(ctx)
 	if err != nil {
 		return err
 	}
 	defer stopRegistry()
 
-	srv, err := startServer(ctx, o, work)
+	node, err := benchnode.Start(ctx, o.bin, o.runtime, work, nodeNetwork(), "--max-container-restart-period", backoffCap.String())
 	if err != nil {
 		return err
 	}
+	srv := &server{node}
 	// Whatever happens: pods gone, server stopped, node network removed, host checked for what is left.
 	defer func() {
 		if cerr := srv.cleanUp(context.WithoutCancel(ctx)); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
 	}()
-	if _, err := srv.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
+	if _, err := srv.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
 		return err
 	}
 
@@ -162,25 +155,6 @@ func run(ctx context.Context, o options) (err error) {
 	leak.idle = idle
 	printLeak(leak, o)
 	return nil
-}
-
-// pushBusybox serves the host's busybox as an image from a registry on 127.0.0.1.
-func pushBusybox(ctx context.Context) (string, func(), error) {
-	img, err := imagetest.BusyboxImage()
-	if err != nil {
-		return "", nil, err
-	}
-	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	ref := strings.TrimPrefix(reg.URL, "http://") + "/busybox:latest"
-	tag, err := name.NewTag(ref, name.Insecure)
-	if err == nil {
-		err = remote.Write(tag, img, remote.WithContext(ctx))
-	}
-	if err != nil {
-		reg.Close()
-		return "", nil, fmt.Errorf("push busybox: %w", err)
-	}
-	return ref, reg.Close, nil
 }
 
 // crashPod is a pod whose one container exits 1 at once, restarted under restartPolicy Always.
@@ -221,7 +195,7 @@ type restart struct {
 // then reads the logs. The first restart is immediate and its instance gone from the shim at once: it is
 // timed from the logs alone, the first instance's last output to the second's first.
 func (s *server) latency(ctx context.Context, image string, n int) (immediate time.Duration, timed []restart, err error) {
-	pods := s.client.CoreV1().Pods(namespace)
+	pods := s.Client.CoreV1().Pods(namespace)
 	pod, err := pods.Create(ctx, crashPod("latency", image), metav1.CreateOptions{})
 	if err != nil {
 		return 0, nil, err
@@ -230,7 +204,7 @@ func (s *server) latency(ctx context.Context, image string, n int) (immediate ti
 	client := shim.NewClient(podRun)
 	byLog := map[string]instance{} // by log path: one log file per restart
 	seen := func(i int) bool {
-		in := byLog[logPath(s.dataDir, pod, i)]
+		in := byLog[logPath(s.DataDir, pod, i)]
 		return !in.finished.IsZero() && !in.specWritten.IsZero() && !in.firstLine.IsZero()
 	}
 	var firstExit time.Time // the first instance's last output
@@ -256,7 +230,7 @@ func (s *server) latency(ctx context.Context, image string, n int) (immediate ti
 		}
 		if firstExit.IsZero() {
 			// Kept until the second restart removes it (the agent keeps only the previous log).
-			if _, last, err := logTimes(logPath(s.dataDir, pod, 0)); err == nil {
+			if _, last, err := logTimes(logPath(s.DataDir, pod, 0)); err == nil {
 				firstExit = last
 			}
 		}
@@ -281,7 +255,7 @@ func (s *server) latency(ctx context.Context, image string, n int) (immediate ti
 	}
 	var prev instance
 	for i := 0; i <= n+1; i++ {
-		in := byLog[logPath(s.dataDir, pod, i)]
+		in := byLog[logPath(s.DataDir, pod, i)]
 		switch {
 		case i == 1:
 			immediate = in.firstLine.Sub(firstExit)
@@ -291,7 +265,7 @@ func (s *server) latency(ctx context.Context, image string, n int) (immediate ti
 		}
 		prev = in
 	}
-	if err := deletePods(ctx, s.client, []string{"latency"}); err != nil {
+	if err := deletePods(ctx, s.Client, []string{"latency"}); err != nil {
 		return 0, nil, err
 	}
 	return immediate, timed, nil
@@ -391,7 +365,7 @@ func (s *server) leakCheck(ctx context.Context, image string, o options) (leak, 
 	names := make([]string, o.pods)
 	for i := range names {
 		names[i] = "loop-" + strconv.Itoa(i)
-		if _, err := s.client.CoreV1().Pods(namespace).Create(ctx, crashPod(names[i], image), metav1.CreateOptions{}); err != nil {
+		if _, err := s.Client.CoreV1().Pods(namespace).Create(ctx, crashPod(names[i], image), metav1.CreateOptions{}); err != nil {
 			return l, err
 		}
 	}
@@ -416,7 +390,7 @@ func (s *server) leakCheck(ctx context.Context, image string, o options) (leak, 
 		}
 	}
 	if o.heapProfile != "" {
-		body, err := s.client.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/heap").Param("gc", "1").DoRaw(ctx)
+		body, err := s.Client.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/heap").Param("gc", "1").DoRaw(ctx)
 		if err == nil {
 			err = os.WriteFile(o.heapProfile, body, 0o600)
 		}
@@ -424,7 +398,7 @@ func (s *server) leakCheck(ctx context.Context, image string, o options) (leak, 
 			return l, fmt.Errorf("heap profile: %w", err)
 		}
 	}
-	if err := deletePods(ctx, s.client, names); err != nil {
+	if err := deletePods(ctx, s.Client, names); err != nil {
 		return l, err
 	}
 	time.Sleep(2 * time.Second) // the workers' last status writes and the shims' exits
@@ -435,7 +409,7 @@ func (s *server) leakCheck(ctx context.Context, image string, o options) (leak, 
 // waitRestarts waits until the pods' restartCounts add up to n, and returns the sum then.
 func (s *server) waitRestarts(ctx context.Context, n int, deadline time.Time) (int, error) {
 	for {
-		list, err := s.client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
+		list, err := s.Client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return 0, err
 		}
@@ -541,16 +515,16 @@ func (s *server) sample(ctx context.Context) (sample, error) {
 	if smp.goroutines, err = s.goroutines(ctx); err != nil {
 		return smp, err
 	}
-	pid := s.cmd.Process.Pid
+	pid := s.Cmd.Process.Pid
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
 		return smp, err
 	}
 	smp.fds = len(fds)
-	if smp.rssKiB, smp.anonKiB, err = rss(pid); err != nil {
+	if smp.rssKiB, smp.anonKiB, err = benchnode.RSS(pid); err != nil {
 		return smp, err
 	}
-	if smp.storeKiB, err = mappedKiB(pid, s.dataDir); err != nil {
+	if smp.storeKiB, err = mappedKiB(pid, s.DataDir); err != nil {
 		return smp, err
 	}
 	if smp.heapKiB, err = s.liveHeap(ctx); err != nil {
@@ -565,14 +539,14 @@ func (s *server) sample(ctx context.Context) (sample, error) {
 	}
 	smp.mounts = strings.Count(string(mountinfo), "\n")
 	smp.cgroups = countCgroups()
-	snaps, _ := os.ReadDir(filepath.Join(s.dataDir, "agent", "snapshots"))
+	snaps, _ := os.ReadDir(filepath.Join(s.DataDir, "agent", "snapshots"))
 	smp.snapshots = len(snaps)
 	bundles, _ := filepath.Glob(filepath.Join(runDir, "pods", "*", "bundles", "*"))
 	smp.bundles = len(bundles)
-	logs, _ := filepath.Glob(filepath.Join(s.dataDir, "agent", "logs", "*", "*", "*.log"))
+	logs, _ := filepath.Glob(filepath.Join(s.DataDir, "agent", "logs", "*", "*", "*.log"))
 	smp.logs = len(logs)
 	// A list's resourceVersion is the store's current revision.
-	list, err := s.client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{Limit: 1})
+	list, err := s.Client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{Limit: 1})
 	if err != nil {
 		return smp, err
 	}
@@ -582,7 +556,7 @@ func (s *server) sample(ctx context.Context) (sample, error) {
 
 // goroutines reads the server's goroutine count from its pprof endpoint (first line: "goroutine profile: total N").
 func (s *server) goroutines(ctx context.Context) (int, error) {
-	body, err := s.client.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/goroutine").Param("debug", "1").DoRaw(ctx)
+	body, err := s.Client.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/goroutine").Param("debug", "1").DoRaw(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("pprof: %w", err)
 	}
@@ -596,7 +570,7 @@ func (s *server) goroutines(ctx context.Context) (int, error) {
 
 // liveHeap is the server's HeapAlloc right after a garbage collection, from its heap profile's statistics.
 func (s *server) liveHeap(ctx context.Context) (int, error) {
-	body, err := s.client.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/heap").Param("debug", "1").Param("gc", "1").DoRaw(ctx)
+	body, err := s.Client.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/heap").Param("debug", "1").Param("gc", "1").DoRaw(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("pprof heap: %w", err)
 	}
@@ -754,125 +728,29 @@ func deletePods(ctx context.Context, client kubernetes.Interface, names []string
 	}
 }
 
-type server struct {
-	cmd     *exec.Cmd
-	client  kubernetes.Interface
-	done    chan struct{}
-	dataDir string
-}
-
-func startServer(ctx context.Context, o options, work string) (*server, error) {
-	addr, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	kubelet, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	_, kubeletPort, _ := net.SplitHostPort(kubelet)
-	s := &server{dataDir: filepath.Join(work, "data"), done: make(chan struct{})}
-	s.cmd = exec.Command(filepath.Join(o.bin, "peapod"), "server", "--data-dir", s.dataDir, "--listen", addr,
-		"--node-ip", "127.0.0.1", "--runtime", o.runtime, "--bridge", bridge, "--nft-table", nftTable,
-		"--cluster-cidr", clusterCIDR, "--pod-cidr", podCIDR, "--kubelet-port", kubeletPort, "--run-dir", runDir,
-		"--max-container-restart-period", backoffCap.String())
-	logf, err := os.Create(filepath.Join(work, "server.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close() // the child has its own descriptor
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
-	if err := s.waitReady(ctx, addr); err != nil {
-		s.stop()
-		s.removeNetwork()
-		return nil, err
-	}
-	return s, nil
-}
-
-// freePort is a free 127.0.0.1 address.
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-// waitReady waits for /readyz and the node's registration, at most 30 s each.
-func (s *server) waitReady(ctx context.Context, addr string) error {
-	probe := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/readyz", nil)
-		if resp, err := probe.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			return errors.New("server not ready after 30 s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(s.dataDir, "kubeconfig.yaml"))
-	if err != nil {
-		return err
-	}
-	cfg.QPS, cfg.Burst = 1000, 1000
-	if s.client, err = kubernetes.NewForConfig(cfg); err != nil {
-		return err
-	}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if n, err := s.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil && len(n.Items) > 0 {
-			return nil
-		}
-	}
-	return errors.New("no node registered after 30 s")
-}
+// server is the benchmark's peapod server, with the measurements made on it.
+type server struct{ *benchnode.Server }
 
 // cleanUp deletes every pod left, stops the server, removes its node network and run directory, and then
 // reports what is still on the host: shims of its run directory, mounts under its directories, pod cgroups.
 func (s *server) cleanUp(ctx context.Context) error {
 	var errs []error
-	if list, err := s.client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{}); err == nil && len(list.Items) > 0 {
+	if list, err := s.Client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{}); err == nil && len(list.Items) > 0 {
 		var names []string
 		for _, p := range list.Items {
 			names = append(names, p.Name)
 		}
-		if err := deletePods(ctx, s.client, names); err != nil {
+		if err := deletePods(ctx, s.Client, names); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	s.stop()
-	s.removeNetwork()
-	if left := leftovers(s.dataDir); len(left) > 0 {
+	s.Stop()
+	nodeNetwork().Remove()
+	if left := leftovers(s.DataDir); len(left) > 0 {
 		errs = append(errs, fmt.Errorf("left on the host: %s", strings.Join(left, "; ")))
 	}
 	_ = os.RemoveAll(runDir)
 	return errors.Join(errs...)
-}
-
-func (s *server) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
-}
-
-func (s *server) removeNetwork() {
-	_ = exec.Command("ip", "link", "del", bridge).Run()
-	_ = exec.Command("nft", "delete", "table", "ip", nftTable).Run()
-	_ = exec.Command("ip", "route", "del", "unreachable", clusterCIDR).Run()
 }
 
 // leftovers lists what the benchmark's pods left behind: their processes, mounts, cgroups and the bridge.
@@ -922,26 +800,6 @@ func mappedKiB(pid int, dir string) (int, error) {
 		}
 	}
 	return total, nil
-}
-
-// rss is a process's VmRSS and RssAnon (KiB).
-func rss(pid int) (total, anon int, err error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			total, _ = strconv.Atoi(strings.Fields(v)[0])
-		}
-		if v, ok := strings.CutPrefix(line, "RssAnon:"); ok {
-			anon, _ = strconv.Atoi(strings.Fields(v)[0])
-		}
-	}
-	if total == 0 {
-		return 0, 0, errors.New("no VmRSS")
-	}
-	return total, anon, nil
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
