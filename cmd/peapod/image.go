@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/peapod-dev/peapod/internal/runtime/image"
+	"github.com/peapod-dev/peapod/internal/runtime/snapshot"
 )
 
 // imageFlags are shared by the `peapod image` subcommands.
@@ -19,9 +20,15 @@ type imageFlags struct {
 	insecure []string
 }
 
-// open opens the node agent's image store, <data-dir>/agent/content, which the agent may be using meanwhile.
+// open opens the node agent's image store, <data-dir>/agent/content, which the agent may be using meanwhile;
+// the layers of the agent's container snapshots are in use.
 func (f *imageFlags) open() (*image.Store, error) {
-	return image.Open(filepath.Join(f.dataDir, "agent", "content"), image.Options{InsecureRegistries: f.insecure})
+	snaps, err := snapshot.New(filepath.Join(f.dataDir, "agent", "snapshots"))
+	if err != nil {
+		return nil, err
+	}
+	return image.Open(filepath.Join(f.dataDir, "agent", "content"),
+		image.Options{InsecureRegistries: f.insecure, LayersInUse: snaps.LowerDirsInUse})
 }
 
 func newImageCommand() *cobra.Command {

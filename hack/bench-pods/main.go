@@ -39,6 +39,7 @@ type options struct {
 	markdown     bool
 	podman       bool
 	keepLog      string
+	perfData     string
 }
 
 func main() {
@@ -50,6 +51,7 @@ func main() {
 	flag.BoolVar(&o.markdown, "markdown", false, "print a Markdown table")
 	flag.BoolVar(&o.podman, "podman", true, "also time podman kube play of the same pod")
 	flag.StringVar(&o.keepLog, "server-log", "", "copy the server's log to this file at the end")
+	flag.StringVar(&o.perfData, "perf", "", "record the burst with `perf record -a -g` into this file")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -155,6 +157,10 @@ func run(ctx context.Context, o options) ([]row, error) {
 
 	// A burst of pods at once.
 	names := make([]string, o.burst)
+	stopPerf, err := startPerf(o.perfData)
+	if err != nil {
+		return rows, err
+	}
 	cpuBefore, _ := readCPUTimes()
 	start := time.Now()
 	w, err := client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
@@ -199,6 +205,7 @@ func run(ctx context.Context, o options) ([]row, error) {
 	}
 	allRunning := time.Since(start)
 	cpuAfter, _ := readCPUTimes()
+	stopPerf()
 	slices.Sort(scheduled)
 	rows = append(rows,
 		row{fmt.Sprintf("%d pods created at once, all Running", o.burst), ms(allRunning), "<= 10 s"},
@@ -215,7 +222,7 @@ func run(ctx context.Context, o options) ([]row, error) {
 	if err != nil {
 		return rows, err
 	}
-	shims, pause, err := perPodPSS()
+	shims, pause, threads, err := perPodPSS()
 	if err != nil {
 		return rows, err
 	}
@@ -223,7 +230,8 @@ func run(ctx context.Context, o options) ([]row, error) {
 		row{fmt.Sprintf("server + agent RSS with %d running pods", o.burst), mib(rss), "<= 100 MB"},
 		row{"per pod: shim + pause PSS (mean)", mib((shims + pause) / max(1, o.burst)), "<= 2 MB"},
 		row{"  of which shim (mean PSS)", mib(shims / max(1, o.burst)), ""},
-		row{"  of which pause (mean PSS)", mib(pause / max(1, o.burst)), ""})
+		row{"  of which pause (mean PSS)", mib(pause / max(1, o.burst)), ""},
+		row{"  threads per shim (mean)", fmt.Sprintf("%.1f", float64(threads)/float64(max(1, o.burst))), ""})
 	// Every runc invocation reads the mount table, more than once: its size is a cost per container start.
 	if mounts, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
 		rows = append(rows, row{fmt.Sprintf("host mount table with %d running pods", o.burst),
@@ -386,10 +394,10 @@ func killAndTakeOver(ctx context.Context, s *benchnode.Server) (time.Duration, i
 }
 
 // perPodPSS sums the PSS (KiB) of every peapod-shim serve and pause process.
-func perPodPSS() (shims, pauses int, err error) {
+func perPodPSS() (shims, pauses, shimThreads int, err error) {
 	procs, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	for _, p := range procs {
 		pid, err := strconv.Atoi(p.Name())
@@ -413,11 +421,17 @@ func perPodPSS() (shims, pauses int, err error) {
 		}
 		if args[1] == "pause" {
 			pauses += pss
-		} else {
-			shims += pss
+			continue
+		}
+		shims += pss
+		if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+			if _, rest, ok := strings.Cut(string(status), "\nThreads:"); ok {
+				n, _ := strconv.Atoi(strings.Fields(rest)[0])
+				shimThreads += n
+			}
 		}
 	}
-	return shims, pauses, nil
+	return shims, pauses, shimThreads, nil
 }
 
 // podmanKubePlay times `podman kube play` of the same two-container pod, from a local image archive.
@@ -498,4 +512,22 @@ func readCPUTimes() (cpuTimes, error) {
 	}
 	ticks := func(i int) float64 { v, _ := strconv.ParseFloat(fields[i], 64); return v / 100 } // USER_HZ
 	return cpuTimes{busy: ticks(1) + ticks(2) + ticks(3) + ticks(6) + ticks(7), steal: ticks(8)}, nil
+}
+
+// startPerf starts a system-wide `perf record` into file (nothing when file is empty); the returned
+// function stops it and waits until the data is written.
+func startPerf(file string) (func(), error) {
+	if file == "" {
+		return func() {}, nil
+	}
+	cmd := exec.Command("perf", "record", "-a", "-g", "-F", "499", "-o", file)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("perf record: %w", err)
+	}
+	time.Sleep(500 * time.Millisecond) // perf's own start-up is not the burst's
+	return func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}, nil
 }

@@ -155,13 +155,14 @@ func New(ctx context.Context, cfg Config, client kube.Interface) (*Agent, error)
 			return nil, fmt.Errorf("agent directory: %w", err)
 		}
 	}
-	images, err := image.Open(filepath.Join(cfg.DataDir, "content"), image.Options{InsecureRegistries: cfg.InsecureRegistries})
-	if err != nil {
-		return nil, fmt.Errorf("image store: %w", err)
-	}
 	snaps, err := snapshot.New(filepath.Join(cfg.DataDir, "snapshots"))
 	if err != nil {
 		return nil, fmt.Errorf("snapshots: %w", err)
+	}
+	images, err := image.Open(filepath.Join(cfg.DataDir, "content"),
+		image.Options{InsecureRegistries: cfg.InsecureRegistries, LayersInUse: snaps.LowerDirsInUse})
+	if err != nil {
+		return nil, fmt.Errorf("image store: %w", err)
 	}
 	if cfg.Network.StateDir == "" {
 		cfg.Network.StateDir = filepath.Join(cfg.DataDir, "network")

@@ -53,6 +53,7 @@ type podWorker struct {
 	runDir       string
 	shim         *shim.Client
 	netnsPath    string
+	mountNS      string // the shim's mount namespace, where the containers' root filesystems are mounted
 	podIP        string
 	sandboxReady bool
 	cgroupReady  bool // the pod cgroup has its limits
@@ -158,6 +159,16 @@ func (w *podWorker) advance(ctx context.Context, pod *corev1.Pod) error {
 	if w.failed || w.failure != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		return nil
 	}
+	// Volumes before the sandbox, as the kubelet mounts them before it creates the sandbox: the shim's mount
+	// namespace is a copy of the host's made as it starts, so a tmpfs emptyDir mounted later would not be in it.
+	if w.volumes == nil {
+		volumes, err := w.setUpVolumes(ctx, pod)
+		if err != nil {
+			w.a.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedMount", "%v", err)
+			return err
+		}
+		w.volumes = volumes
+	}
 	if w.shim == nil {
 		if err := w.startSandbox(ctx, pod); err != nil {
 			w.a.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
@@ -170,14 +181,6 @@ func (w *podWorker) advance(ctx context.Context, pod *corev1.Pod) error {
 			return err
 		}
 		w.cgroupReady = true
-	}
-	if w.volumes == nil {
-		volumes, err := w.setUpVolumes(ctx, pod)
-		if err != nil {
-			w.a.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedMount", "%v", err)
-			return err
-		}
-		w.volumes = volumes
 	}
 	if err := w.refresh(ctx); err != nil {
 		return err
@@ -305,11 +308,19 @@ func (w *podWorker) startSandbox(ctx context.Context, pod *corev1.Pod) error {
 		SharePID:      ptr.Deref(pod.Spec.ShareProcessNamespace, false),
 		RuntimeBinary: w.a.runtime, RuntimeRoot: filepath.Join(w.a.cfg.RunDir, "runtime"),
 		CgroupParent: podCgroup(pod),
+		DetachMountsUnder: []string{filepath.Dir(w.a.net.NetNSPath(id)), filepath.Join(w.a.cfg.DataDir, "pods"),
+			w.a.snaps.Root(), filepath.Join(w.a.cfg.RunDir, "pods")},
+		KeepMounts: []string{w.dir, w.runDir},
 	})
 	if err != nil {
 		return err
 	}
-	w.shim = client
+	st, err := shim.ReadState(w.runDir)
+	if err != nil {
+		_ = client.Shutdown(ctx)
+		return err
+	}
+	w.shim, w.mountNS = client, st.Sandbox.MountNS
 	w.sandboxReady = true
 	return nil
 }
@@ -592,7 +603,7 @@ func (w *podWorker) releaseSandbox(ctx context.Context, pod *corev1.Pod) error {
 	for _, records := range []map[string]*containerRecord{w.init, w.app} {
 		for _, r := range records {
 			for _, id := range r.ids {
-				if err := w.a.snaps.Remove(ctx, id); err != nil {
+				if err := w.a.snaps.Remove(ctx, id, w.mountNS); err != nil {
 					errs = append(errs, err)
 				}
 			}

@@ -107,13 +107,15 @@ func (w *podWorker) adopt(ctx context.Context) {
 		return
 	}
 	client := shim.NewClient(w.runDir)
-	if _, err := client.State(ctx); err != nil {
+	sandbox, err := client.State(ctx)
+	if err != nil {
 		if cerr := shim.Cleanup(ctx, w.runDir); cerr != nil {
 			w.a.logger.Warn("clean up a dead sandbox", "dir", w.runDir, "err", cerr)
 		}
 		return
 	}
 	w.shim, w.sandboxReady, w.podIP, w.netnsPath, w.startTime = client, true, st.PodIP, st.NetNSPath, st.StartTime
+	w.mountNS = sandbox.Sandbox.MountNS
 	w.init, w.app = fromState(st.Init), fromState(st.App)
 	w.saved = data
 	for _, records := range []map[string]*containerRecord{w.init, w.app} {

@@ -95,17 +95,3 @@ func TestSchemeGuard(t *testing.T) {
 		}
 	}
 }
-
-func TestUnescapeMountinfo(t *testing.T) {
-	for in, want := range map[string]string{
-		`/plain/path`:       "/plain/path",
-		`/with\040space`:    "/with space",
-		`/back\134slash`:    `/back\slash`,
-		`/trailing\04`:      `/trailing\04`,
-		`/not\999octal\011`: "/not\\999octal\t",
-	} {
-		if got := unescapeMountinfo(in); got != want {
-			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -35,7 +35,14 @@ type Options struct {
 	Transport http.RoundTripper
 	// LayerJobs bounds the layers of one pull downloaded and unpacked at once; the default is 3.
 	LayerJobs int
+	// LayersInUse returns the layer directories that container root filesystems use (as
+	// snapshot.Snapshotter.LowerDirsInUse does); Remove keeps them and fails with ErrInUse. Nil: none are.
+	LayersInUse func() (map[string]bool, error)
 }
+
+// ErrInUse marks an image whose layers a container root filesystem still uses: deleting them would pull the
+// files out from under a container.
+var ErrInUse = errors.New("image in use by a container root filesystem")
 
 // Store is an image store rooted at a directory. It is safe for concurrent use, also by several processes
 // sharing the directory.
@@ -450,8 +457,7 @@ func (s *Store) recordIDs() ([]string, error) {
 }
 
 // Remove deletes the image a reference or ID names, with all its names, and the layers and blobs no other image
-// uses. It fails with ErrInUse, changing nothing, while a layer it would delete is the lowerdir of an overlay
-// mounted in this mount namespace.
+// uses. It fails with ErrInUse, changing nothing, while a layer it would delete is in use (Options.LayersInUse).
 func (s *Store) Remove(ctx context.Context, ref string) error {
 	var trash string
 	err := s.withLock(ctx, func() error {
@@ -491,13 +497,13 @@ func (s *Store) Remove(ctx context.Context, ref string) error {
 				doomed = append(doomed, l)
 			}
 		}
-		if len(doomed) > 0 {
-			mounted, err := mountedLowerDirs()
+		if len(doomed) > 0 && s.opts.LayersInUse != nil {
+			inUse, err := s.opts.LayersInUse()
 			if err != nil {
-				return err
+				return fmt.Errorf("image %s: %w", id, err)
 			}
 			for _, l := range doomed {
-				if mounted[s.layerDir(l)] {
+				if inUse[s.layerDir(l)] {
 					return fmt.Errorf("image %s: layer %s: %w", id, l, ErrInUse)
 				}
 			}

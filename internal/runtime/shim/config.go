@@ -29,6 +29,13 @@ type SandboxConfig struct {
 	// CgroupParent is the pod's cgroup (e.g. /peapod/pod-<uid>), the parent of its containers' cgroups
 	// paths; the shim removes it from every mounted hierarchy when the pod shuts down.
 	CgroupParent string `json:"cgroupParent,omitempty"`
+	// The shim runs in a mount namespace of its own, a private copy of the host's made as it starts: the
+	// pod's root filesystems and /dev/shm are mounted there, and the OCI runtime runs there, so that the host's
+	// mount table does not grow with every pod. Mounts strictly below DetachMountsUnder (other pods' network
+	// namespaces, root filesystems and volumes) are dropped from the copy, except KeepMounts and what is
+	// below them (this pod's own).
+	DetachMountsUnder []string `json:"detachMountsUnder,omitempty"`
+	KeepMounts        []string `json:"keepMounts,omitempty"`
 }
 
 // Files of a run directory.

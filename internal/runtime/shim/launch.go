@@ -68,7 +68,8 @@ func Start(ctx context.Context, binary string, cfg SandboxConfig) (*Client, erro
 	// One P is plenty for a process that mostly waits, and every extra P costs memory in every pod.
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	cmd.ExtraFiles = []*os.File{w}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	// Its own mount namespace (Go makes the copy private: no mount propagates either way), see SandboxConfig.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Unshareflags: syscall.CLONE_NEWNS}
 	err = cmd.Start()
 	w.Close()
 	if err != nil {

@@ -246,7 +246,22 @@ func (s *server) persistLocked() error {
 // startSandbox mounts the pod's /dev/shm and starts the pause in the pod's namespaces.
 func (s *server) startSandbox() error {
 	cfg := s.cfg
-	s.sandbox = SandboxState{ID: cfg.ID, ShimPid: os.Getpid(), Created: time.Now(), Namespaces: map[string]string{}}
+	s.sandbox = SandboxState{ID: cfg.ID, ShimPid: os.Getpid(), Created: time.Now(), Namespaces: map[string]string{},
+		MountNS: fmt.Sprintf("/proc/%d/ns/mnt", os.Getpid())}
+	// The network namespace is opened before the foreign mounts go, as its file may be among them; the pause
+	// holds it from then on, and the containers join it through the pause.
+	netns := -1
+	if cfg.NetNSPath != "" && !cfg.HostNetwork {
+		fd, err := unix.Open(cfg.NetNSPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("sandbox: open netns: %w", err)
+		}
+		defer unix.Close(fd)
+		netns = fd
+	}
+	if err := detachForeignMounts(cfg.DetachMountsUnder, cfg.KeepMounts); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
 	if cfg.HostIPC {
 		s.sandbox.ShmPath = "/dev/shm"
 	} else {
@@ -268,9 +283,6 @@ func (s *server) startSandbox() error {
 		flags |= unix.CLONE_NEWUTS
 		kinds = append(kinds, "uts")
 		hostname = cfg.Hostname
-		if cfg.NetNSPath != "" {
-			s.sandbox.Namespaces["network"] = cfg.NetNSPath
-		}
 	}
 	if !cfg.HostIPC {
 		flags |= unix.CLONE_NEWIPC
@@ -280,11 +292,14 @@ func (s *server) startSandbox() error {
 		flags |= unix.CLONE_NEWPID
 		kinds = append(kinds, "pid")
 	}
-	pid, err := s.startPause(flags, hostname)
+	pid, err := s.startPause(flags, hostname, netns)
 	if err != nil {
 		return err
 	}
 	s.sandbox.PausePid = pid
+	if netns >= 0 {
+		s.sandbox.Namespaces["network"] = fmt.Sprintf("/proc/%d/ns/net", pid)
+	}
 	// Containers join the pause's namespaces through /proc, as containerd's sandboxes do, not through bind
 	// mounts: the pause lives as long as the sandbox, and every mount on the host lengthens the mount table
 	// that each runc invocation reads several times (three mounts a pod made a 100-pod burst 20 % slower).
@@ -295,8 +310,9 @@ func (s *server) startSandbox() error {
 }
 
 // startPause clones the pause into new namespaces (flags) from a thread that has joined the pod's network
-// namespace, so that the pause lives in it too, and waits for it to report that the hostname is set.
-func (s *server) startPause(flags uintptr, hostname string) (int, error) {
+// namespace (the file netns, unless negative), so that the pause lives in it too, and waits for it to report
+// that the hostname is set.
+func (s *server) startPause(flags uintptr, hostname string, netns int) (int, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return 0, fmt.Errorf("pause: %w", err)
@@ -317,15 +333,8 @@ func (s *server) startPause(flags uintptr, hostname string) (int, error) {
 		// Never unlocked: the thread may be left in the pod's network namespace, so it must die with
 		// this goroutine rather than go back to the scheduler.
 		runtime.LockOSThread()
-		if s.cfg.NetNSPath != "" && !s.cfg.HostNetwork {
-			fd, err := unix.Open(s.cfg.NetNSPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				ch <- started{err: fmt.Errorf("pause: open netns: %w", err)}
-				return
-			}
-			err = unix.Setns(fd, unix.CLONE_NEWNET)
-			unix.Close(fd)
-			if err != nil {
+		if netns >= 0 {
+			if err := unix.Setns(netns, unix.CLONE_NEWNET); err != nil {
 				ch <- started{err: fmt.Errorf("pause: join netns %s: %w", s.cfg.NetNSPath, err)}
 				return
 			}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -735,5 +736,68 @@ func TestCleanupAfterShimDied(t *testing.T) {
 	}
 	if err := shim.Cleanup(context.Background(), p.cfg.RunDir); err != nil {
 		t.Errorf("second Cleanup: %v", err)
+	}
+}
+
+// The shim's mount namespace holds the pod's /dev/shm, which the host's mount table never shows, and none of
+// the foreign mounts below DetachMountsUnder: single mounts go one by one, a directory that is a mount point
+// of its own goes whole; what KeepMounts names stays.
+func TestMountNamespace(t *testing.T) {
+	ocitest.RequireRoot(t)
+	base := t.TempDir()
+	under, nsDir := filepath.Join(base, "pods"), filepath.Join(base, "netns")
+	mine, other, nsFile := filepath.Join(under, "mine"), filepath.Join(under, "other"), filepath.Join(nsDir, "pod-x")
+	mount := func(source, target, fstype string, flags uintptr) {
+		if err := os.MkdirAll(target, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount(source, target, fstype, flags, ""); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = unix.Unmount(target, unix.MNT_DETACH) })
+	}
+	mount("tmpfs", mine, "tmpfs", 0)
+	mount("tmpfs", other, "tmpfs", 0)
+	mount(nsDir, nsDir, "", unix.MS_BIND)
+	mount("tmpfs", nsFile, "tmpfs", 0)
+
+	rt := ocitest.Runtimes(t)[0]
+	p := startPod(t, rt, ocitest.BusyboxRootfs(t), func(c *shim.SandboxConfig) {
+		c.DetachMountsUnder, c.KeepMounts = []string{under, nsDir}, []string{mine}
+	})
+	if want := fmt.Sprintf("/proc/%d/ns/mnt", p.state.Sandbox.ShimPid); p.state.Sandbox.MountNS != want {
+		t.Errorf("MountNS = %q, want %q", p.state.Sandbox.MountNS, want)
+	}
+	if nsLink(t, p.state.Sandbox.MountNS) == nsLink(t, "/proc/self/ns/mnt") {
+		t.Fatal("the shim shares the host's mount namespace")
+	}
+	mountPoints := func(pid string) map[string]bool {
+		data, err := os.ReadFile("/proc/" + pid + "/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		points := map[string]bool{}
+		for _, line := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(line); len(f) > 4 {
+				points[f[4]] = true
+			}
+		}
+		return points
+	}
+	inPod, onHost := mountPoints(strconv.Itoa(p.state.Sandbox.ShimPid)), mountPoints("self")
+	for point, want := range map[string]bool{mine: true, other: false, nsDir: false, nsFile: false, p.state.Sandbox.ShmPath: true} {
+		if inPod[point] != want {
+			t.Errorf("%s mounted in the pod's namespace: %v, want %v", point, inPod[point], want)
+		}
+	}
+	if onHost[p.state.Sandbox.ShmPath] {
+		t.Errorf("the pod's /dev/shm %s is in the host's mount table", p.state.Sandbox.ShmPath)
+	}
+	if !onHost[other] || !onHost[nsFile] {
+		t.Errorf("detaching in the pod's namespace reached the host's mounts")
+	}
+	// The containers still join the pod's network namespace, through the pause, with its file gone here.
+	if got, want := nsLink(t, p.state.Sandbox.Namespaces["network"]), nsLink(t, p.cfg.NetNSPath); got != want {
+		t.Errorf("network namespace for containers %s, want the pod's %s", got, want)
 	}
 }

@@ -21,11 +21,11 @@ func BenchmarkPrepare(b *testing.B) {
 			lowers := layerDirs(b, n, func(i int) map[string]string { return map[string]string{"f": fmt.Sprint(i)} })
 			for i := 0; b.Loop(); i++ {
 				id := fmt.Sprintf("c%d", i)
-				if _, err := s.Prepare(ctx, id, lowers); err != nil {
+				if _, err := s.Prepare(ctx, id, lowers, ""); err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()
-				if err := s.Remove(ctx, id); err != nil {
+				if err := s.Remove(ctx, id, ""); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
@@ -46,11 +46,11 @@ func BenchmarkRemove(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		id := fmt.Sprintf("c%d", i)
 		b.StopTimer()
-		if _, err := s.Prepare(ctx, id, lowers); err != nil {
+		if _, err := s.Prepare(ctx, id, lowers, ""); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		if err := s.Remove(ctx, id); err != nil {
+		if err := s.Remove(ctx, id, ""); err != nil {
 			b.Fatal(err)
 		}
 	}

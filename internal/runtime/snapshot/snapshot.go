@@ -52,6 +52,9 @@ func New(root string) (*Snapshotter, error) {
 	return &Snapshotter{root: abs}, nil
 }
 
+// Root is the directory holding the snapshots.
+func (s *Snapshotter) Root() string { return s.root }
+
 func (s *Snapshotter) dir(id string) (string, error) {
 	if !validID.MatchString(id) {
 		return "", fmt.Errorf("snapshot id %q: want 1-128 of [A-Za-z0-9_.-], not starting with . _ or -", id)
@@ -63,7 +66,11 @@ func (s *Snapshotter) dir(id string) (string, error) {
 // existing upper directory and returns the root filesystem path. Preparing a mounted snapshot again with the
 // same layers returns the same path; with other layers it fails. A snapshot left unmounted (after a reboot)
 // is mounted again over its existing upper directory, keeping the container's writes.
-func (s *Snapshotter) Prepare(ctx context.Context, id string, lowerDirs []string) (string, error) {
+//
+// mountNS is the mount namespace to mount in, as a file such as /proc/<pid>/ns/mnt (a pod's own namespace,
+// where the OCI runtime runs), or empty for the caller's. The path is the same in both: a pod's namespace is
+// a copy of the host's.
+func (s *Snapshotter) Prepare(ctx context.Context, id string, lowerDirs []string, mountNS string) (string, error) {
 	dir, err := s.dir(id)
 	if err != nil {
 		return "", err
@@ -82,17 +89,12 @@ func (s *Snapshotter) Prepare(ctx context.Context, id string, lowerDirs []string
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rootfs := filepath.Join(dir, "rootfs")
+	existing := false
 	if prev, err := readLower(dir); err == nil {
 		if !slices.Equal(prev, lowerDirs) {
 			return "", fmt.Errorf("snapshot %s exists with other layers", id)
 		}
-		mounted, err := isMountPoint(rootfs)
-		if err != nil {
-			return "", fmt.Errorf("snapshot %s: %w", id, err)
-		}
-		if mounted {
-			return rootfs, nil
-		}
+		existing = true
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("snapshot %s: %w", id, err)
 	}
@@ -105,8 +107,10 @@ func (s *Snapshotter) Prepare(ctx context.Context, id string, lowerDirs []string
 			return "", fmt.Errorf("snapshot %s: %w", id, err)
 		}
 	}
-	if err := writeLower(dir, lowerDirs); err != nil {
-		return "", fmt.Errorf("snapshot %s: %w", id, err)
+	if !existing {
+		if err := writeLower(dir, lowerDirs); err != nil {
+			return "", fmt.Errorf("snapshot %s: %w", id, err)
+		}
 	}
 	lowers := make([]string, 0, len(lowerDirs))
 	for _, l := range slices.Backward(lowerDirs) { // overlayfs lists the top layer first
@@ -119,24 +123,39 @@ func (s *Snapshotter) Prepare(ctx context.Context, id string, lowerDirs []string
 	if len(lowers) == 0 {
 		lowers = []string{"empty"}
 	}
-	if err := inDir(dir, func() error { return mountOverlay(lowers, "upper", "work", rootfs) }); err != nil {
+	err = inDir(mountNS, dir, func() error {
+		if existing {
+			if mounted, err := isMountPoint(rootfs); err != nil || mounted {
+				return err
+			}
+		}
+		return mountOverlay(lowers, "upper", "work", rootfs)
+	})
+	if err != nil {
 		return "", fmt.Errorf("snapshot %s: %w", id, err)
 	}
 	return rootfs, nil
 }
 
-// inDir runs fn with dir as the working directory of the calling thread alone: overlay directories are given
-// relative to the snapshot's directory so that the mount table, which shows them as given and which runc reads
-// several times per container, stays short (a 100-pod burst spent a fifth of its CPU reading it). The thread,
-// whose file system attributes are its own after unshare(CLONE_FS), is never handed back to the Go scheduler:
-// it ends with the goroutine.
-func inDir(dir string, fn func() error) error {
+// inDir runs fn in mount namespace mountNS (the caller's when empty) with dir as the working directory, on a
+// thread of its own. Overlay directories are given relative to the snapshot's directory so that the mount
+// table, which shows them as given and which runc reads several times per container, stays short (a 100-pod
+// burst spent a fifth of its CPU reading it). The thread, whose file system attributes are its own after
+// unshare(CLONE_FS) (setns into a mount namespace requires that too), is never handed back to the Go
+// scheduler: it ends with the goroutine.
+func inDir(mountNS, dir string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked, so the thread exits with the goroutine
 		if err := unix.Unshare(unix.CLONE_FS); err != nil {
 			errc <- fmt.Errorf("unshare the working directory: %w", err)
 			return
+		}
+		if mountNS != "" {
+			if err := setMountNS(mountNS); err != nil {
+				errc <- err
+				return
+			}
 		}
 		if err := unix.Chdir(dir); err != nil {
 			errc <- fmt.Errorf("chdir %s: %w", dir, err)
@@ -145,6 +164,20 @@ func inDir(dir string, fn func() error) error {
 		errc <- fn()
 	}()
 	return <-errc
+}
+
+// setMountNS moves the calling thread, which must not share its file system attributes, into the mount
+// namespace the file ns stands for.
+func setMountNS(ns string) error {
+	fd, err := unix.Open(ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open mount namespace: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Setns(fd, unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("enter mount namespace %s: %w", ns, err)
+	}
+	return nil
 }
 
 // mountOverlay mounts (paths relative to the working directory or absolute) with mount(2) when the options fit in the page the kernel copies them into, and otherwise
@@ -239,31 +272,48 @@ func writeLower(dir string, lowers []string) error {
 	return os.Rename(tmp, filepath.Join(dir, "lower.json"))
 }
 
-// Remove unmounts a snapshot and deletes it with the container's writes. Removing a missing snapshot is not an
-// error.
-func (s *Snapshotter) Remove(ctx context.Context, id string) error {
+// Remove unmounts a snapshot, in mount namespace mountNS (as for Prepare) and in the caller's, and deletes it
+// with the container's writes. A mountNS whose process is gone is skipped: its mounts went with it. Removing a
+// missing snapshot is not an error.
+func (s *Snapshotter) Remove(ctx context.Context, id string, mountNS string) error {
 	dir, err := s.dir(id)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	rootfs := filepath.Join(dir, "rootfs")
-	// Several mounts may be stacked on the rootfs (a Prepare raced by hand, a bind mount on top): peel them.
+	if mountNS != "" {
+		if _, err := os.Stat(mountNS); err == nil {
+			if err := inDir(mountNS, "/", func() error { return unmountAll(ctx, rootfs) }); err != nil &&
+				!errors.Is(err, fs.ErrNotExist) && !errors.Is(err, unix.ESRCH) {
+				return fmt.Errorf("snapshot %s: %w", id, err)
+			}
+		}
+	}
+	if err := unmountAll(ctx, rootfs); err != nil {
+		return fmt.Errorf("snapshot %s: %w", id, err)
+	}
+	// Deleting while still mounted would reach into whatever is mounted below; only now is it safe.
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("snapshot %s: %w", id, err)
+	}
+	return nil
+}
+
+// unmountAll unmounts everything stacked on rootfs in the calling thread's mount namespace (a Prepare raced by
+// hand, a bind mount on top: all are peeled).
+func unmountAll(ctx context.Context, rootfs string) error {
 	for range 16 {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		mounted, err := isMountPoint(rootfs)
-		if err != nil {
-			return fmt.Errorf("snapshot %s: %w", id, err)
-		}
-		if !mounted {
-			// Deleting while still mounted would reach into whatever is mounted below; only now is it safe.
-			if err := os.RemoveAll(dir); err != nil {
-				return fmt.Errorf("snapshot %s: %w", id, err)
-			}
-			return nil
+		if err != nil || !mounted {
+			return err
 		}
 		err = unix.Unmount(rootfs, 0)
 		if errors.Is(err, unix.EBUSY) {
@@ -271,10 +321,34 @@ func (s *Snapshotter) Remove(ctx context.Context, id string) error {
 			err = unix.Unmount(rootfs, unix.MNT_DETACH)
 		}
 		if err != nil && !errors.Is(err, unix.EINVAL) {
-			return fmt.Errorf("snapshot %s: unmounting: %w", id, err)
+			return fmt.Errorf("unmounting: %w", err)
 		}
 	}
-	return fmt.Errorf("snapshot %s: still mounted after 16 unmounts", id)
+	return fmt.Errorf("still mounted after 16 unmounts")
+}
+
+// LowerDirsInUse returns the lower directories of every snapshot under the root, mounted or not (an unmounted
+// one is mounted again for its container): the image layers that must not be deleted. It reads no mount table,
+// since the overlays live in the pods' own mount namespaces.
+func (s *Snapshotter) LowerDirsInUse() (map[string]bool, error) {
+	entries, err := os.ReadDir(s.root)
+	if err != nil {
+		return nil, fmt.Errorf("snapshots: %w", err)
+	}
+	used := map[string]bool{}
+	for _, e := range entries {
+		if !e.IsDir() || !validID.MatchString(e.Name()) {
+			continue
+		}
+		lowers, err := readLower(filepath.Join(s.root, e.Name()))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("snapshot %s: %w", e.Name(), err)
+		}
+		for _, l := range lowers {
+			used[l] = true
+		}
+	}
+	return used, nil
 }
 
 // List returns the snapshots under the root, mounted or not, ordered by ID.

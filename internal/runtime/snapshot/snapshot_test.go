@@ -63,7 +63,7 @@ func newSnapshotter(t testing.TB) *snapshot.Snapshotter {
 // cleanup removes a snapshot when a test ends, whatever happened, so that no mount outlives it.
 func cleanup(t testing.TB, s *snapshot.Snapshotter, id string) {
 	t.Cleanup(func() {
-		if err := s.Remove(context.Background(), id); err != nil {
+		if err := s.Remove(context.Background(), id, ""); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
@@ -120,7 +120,7 @@ func TestPrepareRemove(t *testing.T) {
 				return map[string]string{"top": fmt.Sprint(i), fmt.Sprintf("only-%d", i): "x"}
 			})
 			cleanup(t, s, "c1")
-			rootfs, err := s.Prepare(ctx, "c1", lowers)
+			rootfs, err := s.Prepare(ctx, "c1", lowers, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -146,14 +146,14 @@ func TestPrepareRemove(t *testing.T) {
 				}
 			}
 			// Idempotent: the same layers give the same mount; other layers are refused.
-			again, err := s.Prepare(ctx, "c1", lowers)
+			again, err := s.Prepare(ctx, "c1", lowers, "")
 			if err != nil || again != rootfs || mounts(t, rootfs) != 1 {
 				t.Errorf("second Prepare: %q, %v, %d mounts", again, err, mounts(t, rootfs))
 			}
-			if _, err := s.Prepare(ctx, "c1", append(lowers, t.TempDir())); err == nil {
+			if _, err := s.Prepare(ctx, "c1", append(lowers, t.TempDir()), ""); err == nil {
 				t.Error("Prepare with other layers succeeded")
 			}
-			if err := s.Remove(ctx, "c1"); err != nil {
+			if err := s.Remove(ctx, "c1", ""); err != nil {
 				t.Fatal(err)
 			}
 			if mounts(t, rootfs) != 0 {
@@ -162,7 +162,7 @@ func TestPrepareRemove(t *testing.T) {
 			if _, err := os.Stat(filepath.Dir(rootfs)); !os.IsNotExist(err) {
 				t.Errorf("snapshot dir left behind: %v", err)
 			}
-			if err := s.Remove(ctx, "c1"); err != nil {
+			if err := s.Remove(ctx, "c1", ""); err != nil {
 				t.Errorf("second Remove: %v", err)
 			}
 		})
@@ -183,8 +183,8 @@ func TestPrepareRejects(t *testing.T) {
 		{"fine", []string{"relative"}},
 		{"fine", []string{filepath.Join(ok, "missing")}},
 	} {
-		if _, err := s.Prepare(context.Background(), tt.id, tt.lowers); err == nil {
-			s.Remove(context.Background(), tt.id)
+		if _, err := s.Prepare(context.Background(), tt.id, tt.lowers, ""); err == nil {
+			s.Remove(context.Background(), tt.id, "")
 			t.Errorf("Prepare(%q, %v) succeeded", tt.id, tt.lowers)
 		}
 	}
@@ -202,7 +202,7 @@ func TestListAfterRestart(t *testing.T) {
 	cleanup(t, s, "mounted")
 	cleanup(t, s, "unmounted")
 	for _, id := range []string{"mounted", "unmounted"} {
-		if _, err := s.Prepare(ctx, id, lowers); err != nil {
+		if _, err := s.Prepare(ctx, id, lowers, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -230,7 +230,7 @@ func TestListAfterRestart(t *testing.T) {
 	if got != want {
 		t.Fatalf("List:\n got %s\nwant %s", got, want)
 	}
-	if _, err := s2.Prepare(ctx, "unmounted", lowers); err != nil {
+	if _, err := s2.Prepare(ctx, "unmounted", lowers, ""); err != nil {
 		t.Fatal(err)
 	}
 	if readFile(t, filepath.Join(unmountedRootfs, "kept")) != "k" {
@@ -252,7 +252,8 @@ func TestImageThroughOverlay(t *testing.T) {
 		imagetest.Opaque("srv"), imagetest.File("srv/new", "new", 0o644))
 	img := imagetest.Variant(t, imagetest.Busybox(t), imagetest.Config{Layers: []v1.Layer{middle, top}})
 	imagetest.Push(t, host, "wh:1", img)
-	store, err := image.Open(t.TempDir(), image.Options{})
+	s := newSnapshotter(t)
+	store, err := image.Open(t.TempDir(), image.Options{LayersInUse: s.LowerDirsInUse})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,9 +261,8 @@ func TestImageThroughOverlay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSnapshotter(t)
 	cleanup(t, s, "wh")
-	rootfs, err := s.Prepare(ctx, "wh", res.Image.LayerDirs)
+	rootfs, err := s.Prepare(ctx, "wh", res.Image.LayerDirs, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,14 +295,14 @@ func TestImageThroughOverlay(t *testing.T) {
 		t.Errorf("deleting in the container reached the image layer: %v", err)
 	}
 
-	// The store refuses to delete layers under a mounted rootfs, and deletes them once it is gone.
+	// The store refuses to delete layers a snapshot uses, and deletes them once it is gone.
 	if err := store.Remove(ctx, host+"/wh:1"); !errors.Is(err, image.ErrInUse) {
-		t.Fatalf("Remove of a mounted image: %v, want ErrInUse", err)
+		t.Fatalf("Remove of an image in use: %v, want ErrInUse", err)
 	}
 	if _, err := store.Get(ctx, host+"/wh:1"); err != nil {
 		t.Fatalf("the refused Remove changed the store: %v", err)
 	}
-	if err := s.Remove(ctx, "wh"); err != nil {
+	if err := s.Remove(ctx, "wh", ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := store.Remove(ctx, host+"/wh:1"); err != nil {
@@ -312,5 +312,72 @@ func TestImageThroughOverlay(t *testing.T) {
 		if _, err := os.Stat(d); !os.IsNotExist(err) {
 			t.Errorf("layer %s left: %v", d, err)
 		}
+	}
+}
+
+// A pod's overlays live in its own mount namespace: invisible in the host's mount table, visible to the
+// namespace's processes, and unmounted there by Remove.
+func TestPrepareInMountNamespace(t *testing.T) {
+	requireOverlay(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	holder := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "sleep", "60")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
+	ns := fmt.Sprintf("/proc/%d/ns/mnt", holder.Process.Pid)
+	for i := 0; ; i++ { // unshare has entered its namespace once it differs from ours
+		mine, _ := os.Readlink("/proc/self/ns/mnt")
+		theirs, _ := os.Readlink(ns)
+		if theirs != "" && theirs != mine {
+			break
+		}
+		if i == 200 {
+			t.Fatalf("unshare did not enter a new mount namespace")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s := newSnapshotter(t)
+	lowers := layerDirs(t, 1, func(int) map[string]string { return map[string]string{"hello": "from the layer"} })
+	rootfs, err := s.Prepare(ctx, "inns", lowers, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Remove(context.Background(), "inns", ns) })
+	if n := mounts(t, rootfs); n != 0 {
+		t.Errorf("%d mounts at %s in the host's mount table, want 0", n, rootfs)
+	}
+	inNS := fmt.Sprintf("/proc/%d/root%s", holder.Process.Pid, rootfs)
+	if got := readFile(t, filepath.Join(inNS, "hello")); got != "from the layer" {
+		t.Errorf("hello in the namespace = %q", got)
+	}
+	again, err := s.Prepare(ctx, "inns", lowers, ns)
+	if err != nil || again != rootfs {
+		t.Errorf("Prepare again = %q, %v; want %q (the mounted snapshot)", again, err, rootfs)
+	}
+	mountinfo := func() string {
+		return readFile(t, fmt.Sprintf("/proc/%d/mountinfo", holder.Process.Pid))
+	}
+	if n := strings.Count(mountinfo(), " "+rootfs+" "); n != 1 {
+		t.Errorf("%d mounts at %s in the namespace, want 1", n, rootfs)
+	}
+	if err := s.Remove(ctx, "inns", ns); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(mountinfo(), " "+rootfs+" ") {
+		t.Errorf("%s still mounted in the namespace after Remove", rootfs)
+	}
+	if _, err := os.Stat(filepath.Dir(rootfs)); !os.IsNotExist(err) {
+		t.Errorf("snapshot directory left: %v", err)
+	}
+	// A namespace whose process is gone: Remove still deletes the snapshot.
+	if _, err := s.Prepare(ctx, "gone", lowers, ns); err != nil {
+		t.Fatal(err)
+	}
+	_ = holder.Process.Kill()
+	_ = holder.Wait()
+	if err := s.Remove(ctx, "gone", ns); err != nil {
+		t.Fatalf("Remove after the namespace went: %v", err)
 	}
 }
