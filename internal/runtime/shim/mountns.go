@@ -1,12 +1,8 @@
 package shim
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,38 +19,35 @@ func detachForeignMounts(under, keep []string) error {
 	if len(under) == 0 {
 		return nil
 	}
-	points, err := mountPoints()
-	if err != nil {
-		return err
-	}
-	below := func(p string, dirs []string, orSame bool) bool {
-		for _, d := range dirs {
-			d = filepath.Clean(d)
-			if strings.HasPrefix(p, d+"/") || (orSame && p == d) {
-				return true
-			}
-		}
-		return false
+	for i := range under {
+		under[i] = filepath.Clean(under[i])
 	}
 	var errs []error
 	// A directory that is a mount point of its own with nothing to keep below it (the network namespaces'
-	// directory, bind-mounted on itself as iproute2 does) goes whole, its mounts with it, in one unmount:
-	// unmounts serialise on a lock of the whole system, and a burst of pods would otherwise queue on it.
-	var whole []string
+	// directory, bind-mounted on itself as iproute2 does) goes whole, its mounts with it, in one unmount; a
+	// directory that is not a mount point answers EINVAL. What is left is looked for in the mount table.
+	var rest []string
 	for _, d := range under {
-		d = filepath.Clean(d)
-		if slices.Contains(points, d) && !slices.ContainsFunc(keep, func(k string) bool { return below(k, []string{d}, true) }) {
-			if err := unix.Unmount(d, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
-				errs = append(errs, fmt.Errorf("detach %s from the pod's mount namespace: %w", d, err))
-				continue
-			}
-			whole = append(whole, d)
-		}
-	}
-	for _, p := range slices.Backward(points) { // the deepest, mounted last, first
-		if !below(p, under, false) || below(p, keep, true) || below(p, whole, false) {
+		if slices.ContainsFunc(keep, func(k string) bool { return k == d || strings.HasPrefix(k, d+"/") }) {
+			rest = append(rest, d)
 			continue
 		}
+		switch err := unix.Unmount(d, unix.MNT_DETACH); {
+		case err == nil:
+		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOENT):
+			rest = append(rest, d)
+		default:
+			errs = append(errs, fmt.Errorf("detach %s from the pod's mount namespace: %w", d, err))
+		}
+	}
+	if len(rest) == 0 {
+		return errors.Join(errs...)
+	}
+	points, err := mountPointsBelow(rest, keep)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, p := range slices.Backward(points) { // the deepest, mounted last, first
 		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 			errs = append(errs, fmt.Errorf("detach %s from the pod's mount namespace: %w", p, err))
 		}
@@ -62,51 +55,84 @@ func detachForeignMounts(under, keep []string) error {
 	return errors.Join(errs...)
 }
 
-// mountPoints lists the mount points of the calling process's mount namespace in mount order. It reads the
-// table through a small buffer and keeps only the mount points: the shim's memory is paid once per pod.
-func mountPoints() ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+// mountPointsBelow returns the mount points of the calling process's mount namespace, in mount order, that
+// are strictly below one of dirs and neither one of keep nor below one. The table is read through buffers on
+// the stack: the shim starts once per pod, and every size class its heap first touches costs a page in every
+// pod.
+func mountPointsBelow(dirs, keep []string) ([]string, error) {
+	fd, err := unix.Open("/proc/self/mountinfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("read mounts: %w", err)
 	}
-	defer f.Close()
+	defer unix.Close(fd)
 	var points []string
-	r := bufio.NewReaderSize(f, 4096)
+	var buf [1024]byte
+	var small [512]byte
+	var long []byte  // a mount point longer than small
+	n, field := 0, 0 // bytes of the fifth field (id parent major:minor root mount-point ...) so far
 	for {
-		line, err := r.ReadSlice('\n')
-		if len(line) > 0 {
-			// id parent major:minor root mount-point ...: the fifth field, well within the buffer.
-			if fields := bytes.SplitN(line, []byte(" "), 6); len(fields) == 6 {
-				points = append(points, unescapeOctal(string(fields[4])))
-			}
-		}
-		for errors.Is(err, bufio.ErrBufferFull) { // an overlay with many layers: skip the rest of its line
-			_, err = r.ReadSlice('\n')
-		}
-		if errors.Is(err, io.EOF) {
-			return points, nil
+		got, err := unix.Read(fd, buf[:])
+		if err == unix.EINTR {
+			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read mounts: %w", err)
 		}
+		if got == 0 {
+			return points, nil
+		}
+		for _, c := range buf[:got] {
+			switch {
+			case c == '\n':
+				field, n, long = 0, 0, nil
+			case c == ' ':
+				if field == 4 {
+					p := small[:n]
+					if long != nil {
+						p = long
+					}
+					if s, ok := below(unescapeOctal(p), dirs, keep); ok {
+						points = append(points, s)
+					}
+				}
+				field++
+			case field == 4 && long != nil:
+				long = append(long, c)
+			case field == 4 && n == len(small):
+				long = append(append(make([]byte, 0, 2*len(small)), small[:]...), c)
+			case field == 4:
+				small[n] = c
+				n++
+			}
+		}
 	}
 }
 
-// unescapeOctal undoes the mount table's octal escapes (\040 for a space and the like).
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
+// below reports whether mount point p is strictly below one of dirs and neither one of keep nor below one,
+// and returns it as a string then.
+func below(p []byte, dirs, keep []string) (string, bool) {
+	for _, d := range dirs {
+		if len(p) > len(d)+1 && string(p[:len(d)]) == d && p[len(d)] == '/' {
+			s := string(p)
+			return s, !slices.ContainsFunc(keep, func(k string) bool { return s == k || strings.HasPrefix(s, k+"/") })
+		}
 	}
-	var b strings.Builder
+	return "", false
+}
+
+// unescapeOctal undoes the mount table's octal escapes (\040 for a space and the like) in place.
+func unescapeOctal(s []byte) []byte {
+	j := 0
 	for i := 0; i < len(s); i++ {
 		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			s[j] = (s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0')
 			i += 3
-			continue
+		} else {
+			s[j] = s[i]
 		}
-		b.WriteByte(s[i])
+		j++
 	}
-	return b.String()
+	return s[:j]
 }
 
 func isOctal(c byte) bool { return c >= '0' && c <= '7' }
