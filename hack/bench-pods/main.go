@@ -116,7 +116,7 @@ func run(ctx context.Context, o options) ([]row, error) {
 	defer func() {
 		srv.Stop()
 		network.Remove()
-		_ = os.RemoveAll(network.RunDir)
+		network.RemoveRunDir()
 	}()
 	client := srv.Client
 	ns := "bench"

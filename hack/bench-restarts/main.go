@@ -749,7 +749,7 @@ func (s *server) cleanUp(ctx context.Context) error {
 	if left := leftovers(s.DataDir); len(left) > 0 {
 		errs = append(errs, fmt.Errorf("left on the host: %s", strings.Join(left, "; ")))
 	}
-	_ = os.RemoveAll(runDir)
+	nodeNetwork().RemoveRunDir()
 	return errors.Join(errs...)
 }
 
@@ -765,6 +765,9 @@ func leftovers(dataDir string) []string {
 	}
 	if mountinfo, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
 		for _, line := range strings.Split(string(mountinfo), "\n") {
+			if f := strings.Fields(line); len(f) > 4 && f[4] == runDir {
+				continue // the node's run directory itself (a tmpfs the agent mounts where /run is not one)
+			}
 			if strings.Contains(line, dataDir) || strings.Contains(line, runDir) {
 				left = append(left, "mount "+line)
 			}

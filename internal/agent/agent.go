@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -154,6 +155,13 @@ func New(ctx context.Context, cfg Config, client kube.Interface) (*Agent, error)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("agent directory: %w", err)
 		}
+	}
+	mounted, err := ensureTmpfs(cfg.RunDir)
+	if err != nil {
+		return nil, err
+	}
+	if mounted {
+		cfg.Logger.Info("mounted a tmpfs on the run directory, which was on a disk file system", "dir", cfg.RunDir)
 	}
 	snaps, err := snapshot.New(filepath.Join(cfg.DataDir, "snapshots"))
 	if err != nil {
@@ -342,4 +350,31 @@ func netInterfaceAddrs() ([]netip.Addr, error) {
 		}
 	}
 	return out, nil
+}
+
+// ensureTmpfs mounts a tmpfs on the run directory dir when it is on a disk file system and empty, and reports
+// whether it did. The run directory's state (shims' and runc's state files, rewritten by rename at every
+// container change, and bundles) means nothing after a reboot, as /run, a tmpfs on systemd hosts, is
+// meant for. On a disk it costs: on ext4 without a journal every new inode skips those freed in the last 30 s,
+// a twelfth of a 100-pod burst's CPU. A directory in use (shims of an earlier agent) is left as it is. The
+// tmpfs stays when peapod exits, like /run itself.
+func ensureTmpfs(dir string) (bool, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return false, fmt.Errorf("run directory: %w", err)
+	}
+	if st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC {
+		return false, nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false, fmt.Errorf("run directory: %w", err)
+	}
+	if len(entries) > 0 {
+		return false, nil
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0700"); err != nil {
+		return false, fmt.Errorf("run directory: mount a tmpfs on %s: %w", dir, err)
+	}
+	return true, nil
 }

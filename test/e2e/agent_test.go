@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,7 +55,10 @@ func startAgentCluster(t *testing.T, args ...string) *agentCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(runDir) })
+	t.Cleanup(func() {
+		_ = syscall.Unmount(runDir, syscall.MNT_DETACH) // the agent's tmpfs, on a host whose /run is not one
+		os.RemoveAll(runDir)
+	})
 	_, kubeletPort, _ := strings.Cut(freeAddr(t), ":")
 	srv := startServerWith(t, append([]string{"--node-ip", "127.0.0.1", "--node-name", "e2e-node", "--run-dir", runDir, "--kubelet-port", kubeletPort,
 		"--bridge", testBridge, "--nft-table", testTable, "--cluster-cidr", testClusterCIDR, "--pod-cidr", testPodCIDR}, args...)...)
@@ -83,6 +87,9 @@ func (c *agentCluster) deleteAllAndCheckHost(t *testing.T) {
 	})
 	mounts, _ := os.ReadFile("/proc/mounts")
 	for _, line := range strings.Split(string(mounts), "\n") {
+		if fields := strings.Fields(line); len(fields) > 2 && fields[1] == c.runDir && fields[2] == "tmpfs" {
+			continue // the node's run directory itself, not a pod's
+		}
 		if strings.Contains(line, c.srv.dataDir) || strings.Contains(line, c.runDir) || strings.Contains(line, "netns/peapod-") {
 			t.Errorf("mount left behind: %s", line)
 		}

@@ -37,8 +37,14 @@ type Network struct {
 	RunDir string
 }
 
-// Remove deletes the bridge, the nftables table and the unreachable route the server made; the caller removes
-// RunDir once it has looked for what the pods left there.
+// RemoveRunDir removes RunDir, and the tmpfs the agent mounts on it on a host whose /run is not one; the caller
+// does so once it has looked for what the pods left there.
+func (n Network) RemoveRunDir() {
+	_ = syscall.Unmount(n.RunDir, syscall.MNT_DETACH)
+	_ = os.RemoveAll(n.RunDir)
+}
+
+// Remove deletes the bridge, the nftables table and the unreachable route the server made.
 func (n Network) Remove() {
 	_ = exec.Command("ip", "link", "del", n.Bridge).Run()
 	_ = exec.Command("nft", "delete", "table", "ip", n.NFTable).Run()
