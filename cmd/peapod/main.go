@@ -81,7 +81,7 @@ func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config, nodeIPs *[]string, clust
 	f.StringVar(&cfg.Runtime, "runtime", "runc", "OCI runtime: runc or crun (or a path)")
 	f.StringVar(clusterCIDR, "cluster-cidr", "10.42.0.0/16", "range of every pod address in the cluster")
 	f.StringVar(podCIDR, "pod-cidr", "10.42.0.0/24", "this node's share of the cluster CIDR")
-	f.StringVar(&cfg.RunDir, "run-dir", "/run/peapod", "directory for the pods' shim sockets and namespace files (keep it short)")
+	f.StringVar(&cfg.RunDir, "run-dir", "/run/peapod", "directory for the pods' shim sockets and runtime state (keep it short; when it is empty and on a disk, a tmpfs is mounted on it)")
 	f.StringVar(&cfg.Network.Bridge, "bridge", "peapod0", "name of the node's pod bridge")
 	f.StringVar(&cfg.Network.Table, "nft-table", "peapod", "name of peapod's nftables table")
 	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "registries (host[:port]) pulled from over plain HTTP")

@@ -46,7 +46,8 @@ type Config struct {
 	NodeIPs []netip.Addr
 	// DataDir holds images, snapshots, pod directories and logs (<data-dir>/agent).
 	DataDir string
-	// RunDir holds the shims' sockets and the pods' namespace files; its paths must stay short.
+	// RunDir holds the shims' sockets and the runtime's state; its paths must stay short. An empty RunDir on a
+	// disk file system gets a tmpfs mounted on it (see ensureTmpfs).
 	RunDir string
 	// MaxPods is the node's pod capacity.
 	MaxPods int
