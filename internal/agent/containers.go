@@ -640,16 +640,12 @@ func (w *podWorker) containerMounts(pod *corev1.Pod, c corev1.Container, r *cont
 			}
 			source = sub
 		}
-		m := oci.Mount{Destination: vm.MountPath, Source: source, Readonly: vm.ReadOnly, Recursive: true}
-		if vm.MountPropagation != nil {
-			switch *vm.MountPropagation {
-			case corev1.MountPropagationHostToContainer:
-				m.Propagation = "rslave"
-			case corev1.MountPropagationBidirectional:
-				m.Propagation = "rshared"
-			}
+		// A pod's mounts live in its shim's private mount namespace, so nothing the host mounts later could
+		// reach the container: say so rather than pretend (peapod's API server refuses the field already).
+		if p := vm.MountPropagation; p != nil && *p != corev1.MountPropagationNone {
+			return nil, fmt.Errorf("volumeMount %q of container %q: mountPropagation %s is not supported by peapod's node agent (mounts are private)", vm.Name, c.Name, *p)
 		}
-		mounts = append(mounts, m)
+		mounts = append(mounts, oci.Mount{Destination: vm.MountPath, Source: source, Readonly: vm.ReadOnly, Recursive: true})
 	}
 	return mounts, nil
 }
