@@ -84,7 +84,7 @@ func (w *podWorker) createContainer(ctx context.Context, pod *corev1.Pod, c core
 		w.a.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return false
 	}
-	rootfs, err := w.a.snaps.Prepare(ctx, id, img.LayerDirs, w.mountNS)
+	rootfs, err := w.a.snaps.Prepare(ctx, id, img.LayerDirs, w.mountNS())
 	if err != nil {
 		return fail("CreateContainerError", err)
 	}
@@ -437,8 +437,8 @@ func containerResources(c corev1.Container) oci.Resources {
 // plus the pod's supplementalGroups.
 func (w *podWorker) containerUser(pod *corev1.Pod, c corev1.Container, img *image.Image, rootfs string) (oci.User, error) {
 	// The root filesystem is mounted in the shim's mount namespace only; /proc/<shim>/root reaches into it.
-	if w.mountNS != "" {
-		rootfs = strings.TrimSuffix(w.mountNS, "/ns/mnt") + "/root" + rootfs
+	if w.shimPid != 0 {
+		rootfs = fmt.Sprintf("/proc/%d/root%s", w.shimPid, rootfs)
 	}
 	user, err := oci.ResolveUser(rootfs, img.Config.User)
 	if err != nil {

@@ -112,7 +112,7 @@ func (w *podWorker) freeEnded(ctx context.Context, pod *corev1.Pod, c corev1.Con
 // removeEndedFiles frees the ended instance's root filesystem, bundle, termination-message file and the log
 // before it, once the runtime has deleted the container.
 func (w *podWorker) removeEndedFiles(ctx context.Context, pod *corev1.Pod, c corev1.Container, r *containerRecord, ended *endedInstance) {
-	if err := w.a.snaps.Remove(ctx, ended.id, w.mountNS); err != nil {
+	if err := w.a.snaps.Remove(ctx, ended.id, w.mountNS()); err != nil {
 		w.a.logger.Warn("remove ended container's root filesystem", "pod", pod.Name, "container", c.Name, "err", err)
 	} else {
 		r.ids = slices.DeleteFunc(r.ids, func(s string) bool { return s == ended.id })

@@ -53,7 +53,7 @@ type podWorker struct {
 	runDir       string
 	shim         *shim.Client
 	netnsPath    string
-	mountNS      string // the shim's mount namespace, where the containers' root filesystems are mounted
+	shimPid      int // the shim, in whose mount namespace the containers' root filesystems are mounted
 	podIP        string
 	sandboxReady bool
 	cgroupReady  bool // the pod cgroup has its limits
@@ -320,7 +320,7 @@ func (w *podWorker) startSandbox(ctx context.Context, pod *corev1.Pod) error {
 		_ = client.Shutdown(ctx)
 		return err
 	}
-	w.shim, w.mountNS = client, st.Sandbox.MountNS
+	w.shim, w.shimPid = client, st.Sandbox.ShimPid
 	w.sandboxReady = true
 	return nil
 }
@@ -603,7 +603,7 @@ func (w *podWorker) releaseSandbox(ctx context.Context, pod *corev1.Pod) error {
 	for _, records := range []map[string]*containerRecord{w.init, w.app} {
 		for _, r := range records {
 			for _, id := range r.ids {
-				if err := w.a.snaps.Remove(ctx, id, w.mountNS); err != nil {
+				if err := w.a.snaps.Remove(ctx, id, w.mountNS()); err != nil {
 					errs = append(errs, err)
 				}
 			}
@@ -624,6 +624,15 @@ func (w *podWorker) releaseSandbox(ctx context.Context, pod *corev1.Pod) error {
 	}
 	w.released = true
 	return errors.Join(errs...)
+}
+
+// mountNS is the shim's mount namespace as a file, empty before there is a shim. A shim of an earlier peapod,
+// which shares the host's, names the host's.
+func (w *podWorker) mountNS() string {
+	if w.shimPid == 0 {
+		return ""
+	}
+	return fmt.Sprintf("/proc/%d/ns/mnt", w.shimPid)
 }
 
 func (w *podWorker) markSynced() {

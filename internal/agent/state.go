@@ -115,7 +115,7 @@ func (w *podWorker) adopt(ctx context.Context) {
 		return
 	}
 	w.shim, w.sandboxReady, w.podIP, w.netnsPath, w.startTime = client, true, st.PodIP, st.NetNSPath, st.StartTime
-	w.mountNS = sandbox.Sandbox.MountNS
+	w.shimPid = sandbox.Sandbox.ShimPid
 	w.init, w.app = fromState(st.Init), fromState(st.App)
 	w.saved = data
 	for _, records := range []map[string]*containerRecord{w.init, w.app} {

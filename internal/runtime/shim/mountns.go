@@ -3,7 +3,6 @@ package shim
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -14,13 +13,11 @@ import (
 // shim started), every mount strictly below one of the under directories that is not one of keep or below
 // it: the other pods' network namespace files, root filesystems and volumes. Left in the copy, each would
 // be pinned by this pod (another pod's network namespace, with its veth, would outlive its pod) and would
-// lengthen the mount table that every runc invocation of this pod reads several times.
+// lengthen the mount table that every runc invocation of this pod reads several times. All paths are clean
+// and absolute.
 func detachForeignMounts(under, keep []string) error {
 	if len(under) == 0 {
 		return nil
-	}
-	for i := range under {
-		under[i] = filepath.Clean(under[i])
 	}
 	var errs []error
 	// A directory that is a mount point of its own with nothing to keep below it (the network namespaces'

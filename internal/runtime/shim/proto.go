@@ -86,9 +86,6 @@ type SandboxState struct {
 	// Namespaces maps "network", "uts", "ipc" and "pid" (OCI names) to the path a container joins;
 	// a missing kind is the host's (or, for pid without sharing, the container's own).
 	Namespaces map[string]string `json:"namespaces"`
-	// MountNS is the shim's mount namespace, where the pod's root filesystems are mounted (as
-	// /proc/<shim>/ns/mnt).
-	MountNS string `json:"mountNS"`
 	// ShmPath is the pod's /dev/shm to bind into containers.
 	ShmPath string `json:"shmPath"`
 	// PauseExited is set when the infra process died (the pod's namespaces may be gone with it).

@@ -246,8 +246,7 @@ func (s *server) persistLocked() error {
 // startSandbox mounts the pod's /dev/shm and starts the pause in the pod's namespaces.
 func (s *server) startSandbox() error {
 	cfg := s.cfg
-	s.sandbox = SandboxState{ID: cfg.ID, ShimPid: os.Getpid(), Created: time.Now(), Namespaces: map[string]string{},
-		MountNS: fmt.Sprintf("/proc/%d/ns/mnt", os.Getpid())}
+	s.sandbox = SandboxState{ID: cfg.ID, ShimPid: os.Getpid(), Created: time.Now(), Namespaces: map[string]string{}}
 	// The network namespace is opened before the foreign mounts go, as its file may be among them; the pause
 	// holds it from then on, and the containers join it through the pause.
 	netns := -1
